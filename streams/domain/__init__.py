@@ -1,0 +1,1 @@
+"""Pure domain logic: no Faust or Kafka imports allowed below this package."""

@@ -1,0 +1,132 @@
+"""Value types shared by every domain stage.
+
+Plain slotted dataclasses: cheap to build on the hot path and trivially turned into the JSON
+documents described in ``schemas/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Field = Literal["title", "body"]
+SeverityLevel = Literal["none", "low", "medium", "high", "critical"]
+
+#: Ordered from least to most severe; subscriptions compare levels by index.
+SEVERITY_LEVELS: tuple[SeverityLevel, ...] = ("none", "low", "medium", "high", "critical")
+
+
+@dataclass(slots=True, frozen=True)
+class Article:
+    """A validated input article; ``extra`` keeps unknown fields so nothing a producer sent is lost."""
+
+    id: str
+    title: str
+    body: str
+    source: str | None = None
+    url: str | None = None
+    published_at: str | None = None
+    language: str | None = None
+    ingested_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def text(self, which: Field) -> str:
+        return self.title if which == "title" else self.body
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        out.update(id=self.id, title=self.title, body=self.body)
+        for key in ("source", "url", "published_at", "language", "ingested_at"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(slots=True, frozen=True)
+class Evidence:
+    """A span ``[start, end)`` of ``article.<field>`` (Python str indices) that supports a label."""
+
+    field: Field
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(slots=True, frozen=True)
+class CountryLabel:
+    code: str  # ISO 3166-1 alpha-2
+    name: str
+    score: float  # 0..1, relative weight of the country in this article
+    evidence: tuple[Evidence, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "score": round(self.score, 4),
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class RegionResult:
+    """Where an article is about: countries it is substantially about, best first."""
+
+    countries: tuple[CountryLabel, ...]
+    primary_country: str | None
+    #: M49 sub-regions (e.g. "Eastern Asia") and geopolitical groups (e.g. "Korean Peninsula").
+    regions: tuple[str, ...]
+
+
+@dataclass(slots=True, frozen=True)
+class ThreatLabel:
+    type: str  # taxonomy identifier, e.g. "missile"
+    score: float  # 0..1 confidence that the article reports this kind of threat
+    evidence: tuple[Evidence, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "score": round(self.score, 4),
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Severity:
+    score: float  # 0..1
+    level: SeverityLevel
+    #: Intensity cues (e.g. "killed", "test-fired", "12 dead") that raised the score.
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 4),
+            "level": self.level,
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class ThreatResult:
+    threats: tuple[ThreatLabel, ...]  # best first
+    severity: Severity
+    taxonomy_version: str
+
+
+@dataclass(slots=True, frozen=True)
+class DedupVerdict:
+    """Outcome of offering an article to the story index."""
+
+    story_id: str  # id of the first article of the story (the article itself when new)
+    duplicate_of: str | None  # None when the article starts a new story
+    similarity: float  # 1.0 for exact, estimated Jaccard for near, 0.0 for new
+    method: Literal["new", "exact", "near"]
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.duplicate_of is not None
