@@ -1,0 +1,169 @@
+"""One article's whole path: validate, deduplicate, classify, route.
+
+The Faust agents, ``wirewatch replay`` and the benchmarks all drive this same object, so what is
+tested and measured in-process is what runs in the service.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from streams.domain.alerts import Alert, route
+from streams.domain.dedup import DedupConfig, StoryIndex, fingerprint
+from streams.domain.ingest import Rejection, RejectReason, b64, parse_article
+from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult
+from streams.domain.regions import RegionClassifier
+from streams.domain.subscriptions import SubscriptionBook
+from streams.domain.threats import ThreatClassifier
+
+OutcomeKind = Literal["classified", "duplicate", "deadletter"]
+STAGES = ("parse", "dedup", "regions", "threats", "route")
+
+
+def utc_iso(epoch: float) -> str:
+    """RFC 3339 with milliseconds and Z, the one timestamp format Wirewatch emits."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Exactly one per input record, plus the alerts it raised."""
+
+    kind: OutcomeKind
+    data: dict[str, Any]
+    key: str | None
+    alerts: list[Alert] = field(default_factory=list)
+    reason: RejectReason | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Classification:
+    """Classification without dedup state: what ``wirewatch classify`` prints."""
+
+    regions: RegionResult
+    threats: ThreatResult
+
+
+class Pipeline:
+    """Stateful only through the story index's store, which the caller owns (dict or Faust table)."""
+
+    def __init__(
+        self,
+        *,
+        subscriptions: SubscriptionBook,
+        dedup: DedupConfig | None = None,
+        store: MutableMapping[str, bytes] | None = None,
+        regions: RegionClassifier | None = None,
+        threats: ThreatClassifier | None = None,
+        max_record_bytes: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.subscriptions = subscriptions
+        self.dedup_config = dedup or DedupConfig()
+        self.index = StoryIndex(self.dedup_config, store=store)
+        self.regions = regions or RegionClassifier.default()
+        self.threats = threats or ThreatClassifier.default()
+        self.max_record_bytes = max_record_bytes
+        self.clock = clock
+
+    def classify(self, article: Article) -> Classification:
+        return Classification(self.regions.classify(article), self.threats.classify(article))
+
+    def process(self, raw: bytes, origin: Mapping[str, Any]) -> Outcome:
+        t0 = time.perf_counter()
+        parsed = parse_article(raw, self.max_record_bytes)
+        parse_seconds = time.perf_counter() - t0
+        if isinstance(parsed, Rejection):
+            outcome = self.dead_letter(raw, origin, parsed)
+        else:
+            outcome = self.process_article(parsed, raw, origin)
+        outcome.stage_seconds["parse"] = parse_seconds
+        return outcome
+
+    def process_article(self, article: Article, raw: bytes, origin: Mapping[str, Any]) -> Outcome:
+        """Dedup, classify and route one valid article; a stage that raises dead-letters it."""
+        now = self.clock()
+        stage = "dedup"
+        timings: dict[str, float] = {}
+        try:
+            t0 = time.perf_counter()
+            verdict = self.index.offer(article, fingerprint(article, self.dedup_config), now=now)
+            t1 = time.perf_counter()
+            timings["dedup"] = t1 - t0
+            if verdict.is_duplicate:
+                return Outcome("duplicate", self._duplicate_doc(article, verdict, now), article.id,
+                               stage_seconds=timings)
+            stage = "regions"
+            regions = self.regions.classify(article)
+            t2 = time.perf_counter()
+            timings["regions"] = t2 - t1
+            stage = "threats"
+            threats = self.threats.classify(article)
+            t3 = time.perf_counter()
+            timings["threats"] = t3 - t2
+            stage = "route"
+            created = utc_iso(now)
+            alerts = route(self.subscriptions, article, verdict.story_id, regions, threats, created)
+            timings["route"] = time.perf_counter() - t3
+        except Exception as exc:  # poison input must not stop the stream: dead-letter it with the cause
+            return self.dead_letter(
+                raw,
+                origin,
+                Rejection("processing_error", f"{stage} failed: {type(exc).__name__}: {exc}", article.id),
+            )
+        doc = classified_doc(article, verdict.story_id, regions, threats, created, timings)
+        return Outcome("classified", doc, article.id, alerts, stage_seconds=timings)
+
+    def dead_letter(self, raw: bytes, origin: Mapping[str, Any], rejection: Rejection) -> Outcome:
+        doc = {
+            "reason": rejection.reason,
+            "message": rejection.message,
+            "payload_b64": b64(raw),
+            "payload_size": len(raw),
+            "article_id": rejection.article_id,
+            "origin": dict(origin),
+            "received_at": utc_iso(self.clock()),
+        }
+        return Outcome("deadletter", doc, rejection.article_id, reason=rejection.reason)
+
+    @staticmethod
+    def _duplicate_doc(article: Article, verdict: DedupVerdict, now: float) -> dict[str, Any]:
+        return {
+            "id": article.id,
+            "duplicate_of": verdict.duplicate_of,
+            "story_id": verdict.story_id,
+            "similarity": round(verdict.similarity, 4),
+            "method": verdict.method,
+            "title": article.title,
+            "source": article.source,
+            "published_at": article.published_at,
+            "detected_at": utc_iso(now),
+        }
+
+
+def classified_doc(
+    article: Article,
+    story_id: str,
+    regions: RegionResult,
+    threats: ThreatResult,
+    classified_at: str,
+    timings: Mapping[str, float],
+) -> dict[str, Any]:
+    doc = article.to_dict()
+    doc.update(
+        story_id=story_id,
+        countries=[c.to_dict() for c in regions.countries],
+        primary_country=regions.primary_country,
+        regions=list(regions.regions),
+        threats=[t.to_dict() for t in threats.threats],
+        severity=threats.severity.to_dict(),
+        taxonomy_version=threats.taxonomy_version,
+        classified_at=classified_at,
+        timings_ms={k: round(v * 1000, 4) for k, v in timings.items()},
+    )
+    return doc

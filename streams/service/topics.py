@@ -1,0 +1,53 @@
+"""Create the service's topics with the configured partitions before any consumer subscribes.
+
+Left to broker auto-creation, the input topic would get the broker's default partition count and
+the subscriptions topic would not be compacted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.service.connection import aiokafka_options
+from streams.settings import Settings
+
+log = logging.getLogger("wirewatch")
+
+
+def service_topics(settings: Settings, alert_topics: list[str]) -> list[NewTopic]:
+    plain = [
+        settings.topic_articles,
+        settings.topic_classified,
+        settings.topic_duplicates,
+        settings.topic_deadletter,
+        settings.topic_alerts,
+        *alert_topics,
+    ]
+    topics = [NewTopic(name, settings.partitions, settings.replication) for name in dict.fromkeys(plain)]
+    topics.append(
+        NewTopic(
+            settings.topic_subscriptions, 1, settings.replication, topic_configs={"cleanup.policy": "compact"}
+        )
+    )
+    return topics
+
+
+async def ensure_topics(settings: Settings, alert_topics: list[str]) -> list[str]:
+    """Create missing topics; returns the names created (existing ones are left as they are)."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in service_topics(settings, alert_topics) if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:  # another worker won the race
+                pass
+            log.info("created topics: %s", ", ".join(t.name for t in missing))
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
