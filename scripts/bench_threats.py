@@ -1,0 +1,17 @@
+"""Timing of ThreatClassifier.classify on ~3 KB articles: PYTHONPATH=. python scripts/bench_threats.py"""
+import json, timeit
+from streams.domain.model import Article
+from streams.domain.threats import ThreatClassifier
+d = json.load(open("tests/data/seed_upi.json"))
+body = d["body"]
+body3k = (body + "\n\n" + body)[:3000]
+tc = ThreatClassifier.default()
+arts = {
+    "seed_3k": Article("a", d["title"], body3k),
+    "neutral_3k": Article("b", "Markets close higher on tech earnings", ("Shares of technology companies rose on Tuesday after quarterly earnings beat expectations, "
+        "with investors betting on continued growth in cloud computing and chip demand. ") * 18),
+}
+for name, a in arts.items():
+    n = 20000
+    t = min(timeit.repeat(lambda: tc.classify(a), number=n, repeat=3)) / n
+    print(f"{name}: len={len(a.body)} {t*1e6:.1f} us/article")
