@@ -30,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="wirewatch", description="Threat alerts from news wire streams, with the evidence behind each label."
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     p = sub.add_parser("classify", help="classify articles (JSON object or JSON Lines), no dedup state")
@@ -49,12 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", action="store_true", help="list every misclassified article")
     p.set_defaults(func=cmd_eval)
 
-    try:  # TEMP until localkafka lands
-        from streams.localkafka import add_kafka_parser
+    from streams.localkafka import add_kafka_parser
 
-        add_kafka_parser(sub)
-    except ImportError:
-        pass
+    add_kafka_parser(sub)
     _add_service_commands(sub)
     return parser
 

@@ -79,3 +79,43 @@ def topic_factory(request: pytest.FixtureRequest) -> Callable[[str], str]:
 @pytest.fixture
 def unique_topic(topic_factory: Callable[[str], str]) -> str:
     return topic_factory("topic")
+
+
+# --- contracts -----------------------------------------------------------------------------------
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+CONTRACTS = ("article", "classified", "duplicate", "deadletter", "alert", "subscription")
+
+
+def _schema_registry() -> object:
+    import json
+
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in SCHEMA_DIR.glob("*.json"):
+        doc = json.loads(path.read_text())
+        resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@pytest.fixture(scope="session")
+def contract() -> Callable[[str, object], None]:
+    """``contract(kind, doc)`` raises jsonschema.ValidationError unless doc meets ``schemas/<kind>.json``."""
+    import json
+
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    registry = _schema_registry()
+    validators = {
+        kind: Draft202012Validator(
+            json.loads((SCHEMA_DIR / f"{kind}.json").read_text()),
+            registry=registry,  # type: ignore[call-arg]
+            format_checker=FormatChecker(),
+        )
+        for kind in CONTRACTS
+    }
+
+    def check(kind: str, doc: object) -> None:
+        validators[kind].validate(doc)
+
+    return check

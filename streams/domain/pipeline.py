@@ -96,8 +96,9 @@ class Pipeline:
             t1 = time.perf_counter()
             timings["dedup"] = t1 - t0
             if verdict.is_duplicate:
-                return Outcome("duplicate", self._duplicate_doc(article, verdict, now), article.id,
-                               stage_seconds=timings)
+                doc = self._duplicate_doc(article, verdict, now)
+                doc["origin"] = dict(origin)
+                return Outcome("duplicate", doc, article.id, stage_seconds=timings)
             stage = "regions"
             regions = self.regions.classify(article)
             t2 = time.perf_counter()
@@ -117,6 +118,7 @@ class Pipeline:
                 Rejection("processing_error", f"{stage} failed: {type(exc).__name__}: {exc}", article.id),
             )
         doc = classified_doc(article, verdict.story_id, regions, threats, created, timings)
+        doc["origin"] = dict(origin)
         return Outcome("classified", doc, article.id, alerts, stage_seconds=timings)
 
     def dead_letter(self, raw: bytes, origin: Mapping[str, Any], rejection: Rejection) -> Outcome:

@@ -117,7 +117,8 @@ class WirewatchService:
             )
         }
         self.alert_topics: dict[str, Any] = {}
-        self.dedup_table = self.app.Table("dedup", partitions=settings.partitions)
+        # bytes key and value types select the raw codec: orjson/struct encoding is the domain's business.
+        self.dedup_table = self.app.Table("dedup", partitions=settings.partitions, key_type=bytes, value_type=bytes)
         book = load_subscriptions(settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix)
         self.feed = SubscriptionFeed(base={s.id: s for s in book})
         self.pipeline = Pipeline(
@@ -178,7 +179,7 @@ class WirewatchService:
                 "key_b64": base64.b64encode(message.key).decode() if message.key else None,
             }
             outcome = self.pipeline.process(raw, origin)
-            await self.emit(outcome, message.timestamp, origin)
+            await self.emit(outcome, message.timestamp)
         for event in events:
             await stream.ack(event)
         last = events[-1].message
@@ -186,11 +187,9 @@ class WirewatchService:
             max(0, (self.app.consumer.highwater(last.tp) or 0) - last.offset - 1)
         )
 
-    async def emit(self, outcome: Outcome, record_timestamp: float | None, origin: Mapping[str, Any]) -> None:
+    async def emit(self, outcome: Outcome, record_timestamp: float | None) -> None:
         m = self.metrics
         key = outcome.key.encode() if outcome.key else None
-        if outcome.kind != "deadletter":
-            outcome.data["origin"] = {k: origin[k] for k in ("topic", "partition", "offset")}
         await self.outputs[outcome.kind].send(key=key, value=orjson.dumps(outcome.data))
         m.outcomes.labels(outcome.kind).inc()
         for stage, seconds in outcome.stage_seconds.items():

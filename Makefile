@@ -1,0 +1,69 @@
+# Wirewatch: `make run` runs the service on a local broker; `make test` passes every test.
+# Both work from a fresh clone: they create the virtualenv and install what they need.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps run kafka-start kafka-stop lint typecheck unit integration e2e test bench clean
+
+help:
+	@echo "make run    - install, start a local Kafka broker, create topics, run the worker (foreground)"
+	@echo "make test   - install everything, then ruff, mypy and all test suites (unit, integration, e2e)"
+	@echo "make unit | integration | e2e | lint | typecheck | bench | kafka-start | kafka-stop | clean"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+# Debian packages the tests use: Java 17 + Maven fetch and run Kafka, Prometheus is the real scraper.
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+kafka-start: install
+	$(BIN)/wirewatch kafka start
+
+kafka-stop:
+	@[ -x $(BIN)/wirewatch ] && $(BIN)/wirewatch kafka stop || true
+
+run: install system-deps kafka-start
+	$(BIN)/wirewatch worker
+
+lint: install
+	$(BIN)/ruff check streams tests scripts
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest -m unit -q
+
+integration: install system-deps
+	$(BIN)/python -m pytest -m integration -q
+
+e2e: install system-deps
+	$(BIN)/python -m pytest -m e2e -q
+
+# One pytest run for all suites: its session fixture starts one broker and stops it even on failure.
+test: install system-deps lint typecheck
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/wirewatch bench
+
+clean: kafka-stop
+	rm -rf $(VENV) .kafka data .pytest_cache .mypy_cache .ruff_cache

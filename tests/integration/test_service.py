@@ -1,0 +1,263 @@
+"""The streaming service against the real broker: outputs, accounting across SIGKILL, run-time subscriptions.
+
+The expected outcome of every record comes from the in-process pipeline run over the same bytes:
+the service must do exactly what the domain core does, plus the Kafka plumbing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from support import ROOT, Worker, drain, produce, service_env, tag, wait_until
+
+from streams.domain.model import Article
+from streams.domain.pipeline import Pipeline
+from streams.domain.subscriptions import Subscription, load_subscriptions
+
+pytestmark = pytest.mark.integration
+
+DATA = ROOT / "tests" / "data"
+MAX_BYTES = 50_000
+
+
+def eval_articles() -> list[dict[str, Any]]:
+    docs = [orjson.loads(line) for line in (DATA / "eval" / "labelled.jsonl").read_bytes().splitlines() if line]
+    for doc in docs:
+        doc.pop("labels", None)
+    return docs
+
+
+def expected(records: list[tuple[bytes | None, bytes | None]], prefix: str) -> tuple[Counter[str], Counter[str]]:
+    """(outcome kinds, alert topics) the domain pipeline gives for these records."""
+    pipeline = Pipeline(subscriptions=load_subscriptions(topic_prefix=prefix), max_record_bytes=MAX_BYTES)
+    kinds: Counter[str] = Counter()
+    topics: Counter[str] = Counter()
+    for offset, (_key, value) in enumerate(records):
+        outcome = pipeline.process(value or b"", {"topic": "x", "partition": 0, "offset": offset})
+        kinds[outcome.kind] += 1
+        topics.update(a.topic for a in outcome.alerts)
+    return kinds, topics
+
+
+def mixed_batch() -> list[tuple[bytes | None, bytes | None]]:
+    seed = (DATA / "seed_upi.json").read_bytes()
+    records: list[tuple[bytes | None, bytes | None]] = [(b"upi-seed", seed)]
+    unique = eval_articles()[:40]
+    records += [(d["id"].encode(), orjson.dumps(d)) for d in unique]
+    sample = [line for line in (DATA / "replay_sample.jsonl").read_bytes().splitlines() if line.strip()]
+    records += [(None, line) for line in sample]  # rewrites, re-sends and malformed lines
+    records += [(d["id"].encode(), orjson.dumps(d)) for d in unique[:5]]  # exact re-sends
+    records += [(b"seed-copy", orjson.dumps({**orjson.loads(seed), "id": "ap-seed-copy"}))]
+    huge = {"id": "huge", "title": "t", "body": "word " * (MAX_BYTES // 4)}
+    records += [
+        (b"huge", orjson.dumps(huge)),  # over the size limit
+        (None, b"\xff\xfe not utf-8"),
+        (b"bad-key-\xff", b'{"id": "k", "title": "t"}'),  # schema violation, non-UTF-8 key
+        (b"tombstone", None),
+        (None, b'{"id": 5, "title": [], "body": {}}'),
+    ]
+    return records
+
+
+def check_all(kind: str, docs: list[Any], contract: Callable[[str, object], None]) -> None:
+    for doc in docs:
+        contract(kind, doc)
+
+
+def test_mixed_batch_outputs_contracts_and_metrics(
+    kafka_bootstrap: str, tmp_path: Path, contract: Callable[[str, object], None]
+) -> None:
+    t = tag()
+    env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="memory://", WIREWATCH_DATA_DIR=str(tmp_path / "state"),
+                      WIREWATCH_MAX_RECORD_BYTES=str(MAX_BYTES))
+    records = mixed_batch()
+    kinds, alert_topics = expected(records, f"{t}.alerts.")
+    worker = Worker(env, tmp_path / "worker.log").start()
+    try:
+        produce(kafka_bootstrap, f"{t}.articles", records)
+        wait_until(lambda: sum(worker.metric("wirewatch_articles_processed_total", outcome=k) for k in kinds)
+                   >= len(records), 60, "all records processed")
+        classified = drain(kafka_bootstrap, f"{t}.classified", kinds["classified"])
+        duplicates = drain(kafka_bootstrap, f"{t}.duplicates", kinds["duplicate"])
+        deadletters = drain(kafka_bootstrap, f"{t}.deadletter", kinds["deadletter"])
+        alerts = drain(kafka_bootstrap, f"{t}.alerts", sum(alert_topics.values()))
+        assert (len(classified), len(duplicates), len(deadletters)) == (
+            kinds["classified"], kinds["duplicate"], kinds["deadletter"]
+        )
+        assert len(alerts) == sum(alert_topics.values())
+        check_all("classified", classified, contract)
+        check_all("duplicate", duplicates, contract)
+        check_all("deadletter", deadletters, contract)
+        check_all("alert", alerts, contract)
+
+        reasons = Counter(d["reason"] for d in deadletters)
+        assert reasons["too_large"] == 1 and reasons["not_utf8"] == 1
+        assert reasons["invalid_json"] >= 2  # a malformed sample line and the tombstone
+        assert reasons["schema_violation"] >= 3
+        assert {d["origin"]["offset"] for d in deadletters} <= set(range(len(records)))
+
+        kp = drain(kafka_bootstrap, f"{t}.alerts.korean-peninsula", alert_topics[f"{t}.alerts.korean-peninsula"])
+        assert "upi-20260415-seoul-b1b-drills" in {a["article"]["id"] for a in kp}
+        assert len(kp) == alert_topics[f"{t}.alerts.korean-peninsula"]
+        seed_copy = [d for d in duplicates if d["id"] == "ap-seed-copy"]
+        assert seed_copy and seed_copy[0]["story_id"] == "upi-20260415-seoul-b1b-drills"
+
+        m = worker.metric
+        assert m("wirewatch_articles_received_total") == len(records)
+        assert m("wirewatch_articles_processed_total", outcome="classified") == len(classified)
+        assert m("wirewatch_articles_processed_total", outcome="duplicate") == len(duplicates)
+        assert m("wirewatch_articles_processed_total", outcome="deadletter") == len(deadletters)
+        for reason, count in reasons.items():
+            assert m("wirewatch_deadletters_total", reason=reason) == count
+        by_sub = Counter(a["subscription"] for a in alerts)
+        for alert in alerts:
+            assert m("wirewatch_alerts_total", subscription=alert["subscription"],
+                     severity=alert["severity"]["level"]) >= 1
+        assert sum(v for (name, _), v in worker.metrics().items() if name == "wirewatch_alerts_total") == sum(
+            by_sub.values()
+        )
+        assert m("wirewatch_end_to_end_latency_seconds_count") >= 1
+        assert worker.get("/health")[0] == 200
+    finally:
+        worker.stop()
+
+
+def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_path: Path) -> None:
+    t = tag()
+    env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="rocksdb://", WIREWATCH_DATA_DIR=str(tmp_path / "state"))
+    docs = eval_articles()
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for i, d in enumerate(docs):
+        records.append((d["id"].encode(), orjson.dumps(d)))
+        if i % 10 == 0:
+            records.append((d["id"].encode(), orjson.dumps(d)))  # exact re-send
+        if i % 25 == 0:
+            records.append((None, b"{broken"))
+    worker = Worker(env, tmp_path / "worker.log").start()
+
+    def publish_slowly() -> None:
+        for start in range(0, len(records), 20):
+            produce(kafka_bootstrap, f"{t}.articles", records[start : start + 20])
+            time.sleep(0.3)
+
+    publisher = threading.Thread(target=publish_slowly)
+    publisher.start()
+    try:
+        wait_until(lambda: worker.metric("wirewatch_articles_received_total") >= 40, 60, "some records processed")
+        worker.kill()
+        publisher.join()
+        worker = Worker(env, tmp_path / "worker.log").start()
+        outputs: dict[str, list[Any]] = {}
+
+        def all_accounted() -> bool:
+            offsets: set[int] = set()
+            for kind in ("classified", "duplicates", "deadletter"):
+                outputs[kind] = drain(kafka_bootstrap, f"{t}.{kind}", idle=1.0)
+                offsets |= {d["origin"]["offset"] for d in outputs[kind]}
+            return offsets == set(range(len(records)))
+
+        wait_until(all_accounted, 90, "an outcome for every input offset", interval=1.0)
+        outcome_of: dict[int, set[str]] = defaultdict(set)
+        for kind, docs_out in outputs.items():
+            for d in docs_out:
+                outcome_of[d["origin"]["offset"]].add(kind)
+        conflicts = {o: k for o, k in outcome_of.items() if len(k) > 1}
+        reasons = {d["origin"]["offset"]: d["message"] for d in outputs["deadletter"] if d["origin"]["offset"] in conflicts}
+        assert not conflicts, (conflicts, reasons)
+
+        alerts = drain(kafka_bootstrap, f"{t}.alerts", idle=2.0)
+        ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for a in alerts:
+            ids[(a["subscription"], a["story_id"])].add(a["alert_id"])
+        assert alerts and all(len(v) == 1 for v in ids.values())
+
+        # A rewrite sent after the restart is still caught: dedup state came back from its changelog.
+        first = docs[0]
+        produce(kafka_bootstrap, f"{t}.articles", [(b"late", orjson.dumps({**first, "id": "late-copy"}))])
+        wait_until(
+            lambda: any(d["id"] == "late-copy" for d in drain(kafka_bootstrap, f"{t}.duplicates", idle=1.0)),
+            30, "late copy flagged as duplicate",
+        )
+        late = [d for d in drain(kafka_bootstrap, f"{t}.duplicates", idle=1.0) if d["id"] == "late-copy"]
+        assert late[0]["story_id"] == first["id"]
+    finally:
+        publisher.join()
+        worker.stop()
+
+
+def wirewatch(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+VENEZUELA = {
+    "title": "Venezuelan troops clash with armed group near Colombian border, 9 killed",
+    "body": (
+        "CARACAS, Venezuela (AP) — Venezuelan soldiers fought a gun battle with fighters of an armed group in "
+        "Apure state near the Colombian border on Tuesday, leaving nine people dead, the defense minister said. "
+        "The clashes erupted after the group attacked a military outpost, and troops backed by armored vehicles "
+        "pushed the fighters back across the Arauca river. Venezuela's government said the fighting was the "
+        "deadliest on the border this year."
+    ),
+}
+
+
+VENEZUELA_PROTEST = {
+    "title": "Venezuelan police fire tear gas at thousands protesting in Caracas",
+    "body": (
+        "CARACAS, Venezuela (Reuters) - Riot police fired tear gas and rubber bullets at tens of thousands of "
+        "opposition supporters marching through eastern Caracas on Saturday, as protests against the disputed "
+        "election entered a second week. Demonstrators threw stones and set up burning barricades on the "
+        "Francisco Fajardo highway; rights groups said dozens were arrested. Venezuelan authorities accused "
+        "the organisers of plotting unrest."
+    ),
+}
+
+
+def test_subscription_added_and_removed_at_run_time(kafka_bootstrap: str, tmp_path: Path) -> None:
+    sub = {"id": "venezuela-watch", "countries": ["VE"], "threats": ["armed_conflict", "civil_unrest"]}
+    probe = Subscription.from_dict(sub)
+    pipeline = Pipeline(subscriptions=load_subscriptions())
+    for doc in (VENEZUELA, VENEZUELA_PROTEST):  # both would alert while the subscription exists
+        c = pipeline.classify(Article(id="probe", title=doc["title"], body=doc["body"]))
+        assert probe.match([x.code for x in c.regions.countries], c.regions.regions,
+                           [x.type for x in c.threats.threats], c.threats.severity.level, "", "") is not None
+    t = tag()
+    env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="memory://", WIREWATCH_DATA_DIR=str(tmp_path / "state"))
+    worker = Worker(env, tmp_path / "worker.log").start()
+    topic = f"{t}.alerts.venezuela-watch"
+    try:
+        base = worker.metric("wirewatch_subscriptions")
+        out = wirewatch(env, "subscribe", "add", "venezuela-watch", "--countries", "VE",
+                        "--threats", "armed_conflict,civil_unrest", "--min-severity", "low")
+        assert topic in out
+        wait_until(lambda: worker.metric("wirewatch_subscriptions") == base + 1, 30, "subscription applied")
+        assert "venezuela-watch" in wirewatch(env, "subscribe", "list")
+
+        produce(kafka_bootstrap, f"{t}.articles", [(b"ve-1", orjson.dumps({"id": "ve-1", **VENEZUELA}))])
+        first = drain(kafka_bootstrap, topic, expect=1, timeout=30)
+        assert [a["article"]["id"] for a in first] == ["ve-1"]
+        assert "VE" in first[0]["matched"]["places"]
+
+        wirewatch(env, "subscribe", "remove", "venezuela-watch")
+        wait_until(lambda: worker.metric("wirewatch_subscriptions") == base, 30, "subscription removed")
+        assert "venezuela-watch" not in wirewatch(env, "subscribe", "list")
+        later = {"id": "ve-2", **VENEZUELA_PROTEST}
+        produce(kafka_bootstrap, f"{t}.articles", [(b"ve-2", orjson.dumps(later))])
+        wait_until(lambda: worker.metric("wirewatch_articles_received_total") >= 2, 30, "second article read")
+        time.sleep(2)
+        assert [a["article"]["id"] for a in drain(kafka_bootstrap, topic, idle=2.0)] == ["ve-1"]
+    finally:
+        worker.stop()

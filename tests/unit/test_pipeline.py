@@ -1,0 +1,106 @@
+"""The whole in-process pipeline: one outcome per record, contract-valid output, the seed case."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.domain.model import Article, RegionResult
+from streams.domain.pipeline import Outcome, Pipeline
+from streams.domain.subscriptions import load_subscriptions
+
+pytestmark = pytest.mark.unit
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def pipeline() -> Pipeline:
+    return Pipeline(subscriptions=load_subscriptions())
+
+
+def check_contracts(outcome: Outcome, contract: Callable[[str, object], None]) -> None:
+    kind = {"classified": "classified", "duplicate": "duplicate", "deadletter": "deadletter"}[outcome.kind]
+    contract(kind, outcome.data)
+    for alert in outcome.alerts:
+        contract("alert", alert.document)
+
+
+def test_seed_story_alerts_korean_peninsula(pipeline: Pipeline, contract: Callable[[str, object], None]) -> None:
+    raw = (DATA / "seed_upi.json").read_bytes()
+    outcome = pipeline.process(raw, {"file": "seed_upi.json", "line": 1})
+    assert outcome.kind == "classified", outcome.data
+    check_contracts(outcome, contract)
+    doc = outcome.data
+    codes = {c["code"] for c in doc["countries"]}
+    assert {"KP", "KR", "US"} <= codes
+    assert {"military_exercise", "missile", "nuclear"} <= {t["type"] for t in doc["threats"]}
+    assert "Korean Peninsula" in doc["regions"]
+    assert "korean-peninsula" in {a.subscription.id for a in outcome.alerts}
+    for label in doc["countries"] + doc["threats"]:
+        for span in label["evidence"]:
+            assert doc[span["field"]][span["start"] : span["end"]] == span["text"]
+
+
+def test_replay_sample_one_outcome_per_record(pipeline: Pipeline, contract: Callable[[str, object], None]) -> None:
+    lines = [line for line in (DATA / "replay_sample.jsonl").read_bytes().splitlines() if line.strip()]
+    kinds: Counter[str] = Counter()
+    for number, line in enumerate(lines, start=1):
+        outcome = pipeline.process(line, {"file": "replay_sample.jsonl", "line": number})
+        check_contracts(outcome, contract)
+        kinds[outcome.kind] += 1
+    assert sum(kinds.values()) == len(lines)
+    assert kinds["deadletter"] == 3
+    # 3 exact re-sends/copies and 2 agency rewrites of one story collapse into duplicates
+    assert kinds["duplicate"] >= 4
+    assert kinds["classified"] == len(lines) - kinds["deadletter"] - kinds["duplicate"]
+
+
+def test_duplicate_points_to_first_article(pipeline: Pipeline) -> None:
+    art = {"id": "a", "title": "Quake hits", "body": "A strong earthquake struck the region on Monday. " * 5}
+    first = pipeline.process(orjson.dumps(art), {})
+    second = pipeline.process(orjson.dumps({**art, "id": "b"}), {})
+    third = pipeline.process(orjson.dumps({**art, "id": "c"}), {})
+    assert first.kind == "classified" and first.data["story_id"] == "a"
+    assert second.kind == "duplicate" and second.data["story_id"] == "a" and second.data["method"] == "exact"
+    assert third.data["story_id"] == "a"
+
+
+def test_a_failing_stage_dead_letters_the_record_and_the_stream_goes_on(
+    pipeline: Pipeline, contract: Callable[[str, object], None]
+) -> None:
+    class Exploding:
+        def classify(self, article: Article) -> RegionResult:
+            raise ValueError("gazetteer exploded")
+
+    good = pipeline.regions
+    pipeline.regions = Exploding()  # type: ignore[assignment]
+    raw = orjson.dumps({"id": "p1", "title": "t", "body": "poison"})
+    outcome = pipeline.process(raw, {"topic": "articles", "partition": 0, "offset": 7})
+    contract("deadletter", outcome.data)
+    assert outcome.kind == "deadletter" and outcome.reason == "processing_error"
+    assert "regions failed: ValueError: gazetteer exploded" in outcome.data["message"]
+    assert outcome.data["origin"] == {"topic": "articles", "partition": 0, "offset": 7}
+    pipeline.regions = good
+    assert pipeline.process(orjson.dumps({"id": "p2", "title": "t", "body": "fine"}), {}).kind == "classified"
+
+
+def test_dead_letter_keeps_the_original_bytes(pipeline: Pipeline) -> None:
+    import base64
+
+    raw = b'{"id": "x", "title": \xff}'
+    outcome = pipeline.process(raw, {"file": "f", "line": 3})
+    assert outcome.kind == "deadletter" and outcome.reason == "not_utf8"
+    assert base64.b64decode(outcome.data["payload_b64"]) == raw
+    assert outcome.data["payload_size"] == len(raw)
+
+
+def test_classify_is_stateless(pipeline: Pipeline) -> None:
+    art = Article(**{k: v for k, v in json.loads((DATA / "seed_upi.json").read_text()).items()})
+    a, b = pipeline.classify(art), pipeline.classify(art)
+    assert a.regions == b.regions and a.threats == b.threats
