@@ -8,7 +8,7 @@ Usage::
 """
 
 from streams.domain.dedup.config import DedupConfig
-from streams.domain.dedup.fingerprint import (
+from streams.domain.dedup.fingerprints import (
     Fingerprint,
     estimate_jaccard,
     fingerprint,

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from streams.domain.dedup.config import DedupConfig
-from streams.domain.dedup.fingerprint import U64, Fingerprint, band_keys_many
+from streams.domain.dedup.fingerprints import U64, Fingerprint, band_keys_many
 from streams.domain.model import Article, DedupVerdict
 
 Method = Literal["new", "exact", "near"]
@@ -275,6 +275,10 @@ class StoryIndex:
                     continue
                 if ids == raw_id:
                     del store[key]
+                    continue
+                head = raw_id + _SEP
+                if ids.startswith(head):  # the usual case: lists are oldest first, expiry goes oldest first
+                    store[key] = ids[len(head) :]
                     continue
                 kept = [i for i in ids.split(_SEP) if i != raw_id]
                 if kept:

@@ -5,8 +5,9 @@ pass over the bytes (no Python object per word); shingle hashes are linear combi
 hashes, finalised with the splitmix64 mixer. The signature is a *one-permutation* MinHash
 (Li, Owen & Zhang 2012) with rotation densification (Shrivastava & Li 2014): one hash per shingle
 split into ``num_perm`` bins by its top bits, the bin minimum being the signature entry. It
-estimates Jaccard like ``num_perm`` independent permutations but costs one sort instead of
-``num_perm`` multiply-min passes (measured 6x cheaper for 3 KB articles).
+estimates Jaccard like ``num_perm`` independent permutations but costs one ``minimum.at`` pass
+instead of ``num_perm`` multiply-min passes (~1 us instead of ~30-45 us for a 3 KB article here).
+:func:`fingerprint_many` runs every step once for a whole batch, amortising numpy's per-call cost.
 
 Every constant here is part of the stored state format: changing one invalidates saved signatures.
 """
@@ -52,11 +53,8 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _DENSIFY = np.uint64(0x9FB21C651E98DF25)
 _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
-# Batches sort (article index << 56 | shingle hash >> 8): at most 256 articles a batch, 56-bit values.
-_VALUE_BITS = 56
-_MAX_BATCH = 1 << (64 - _VALUE_BITS)
-_DROP = np.uint64(64 - _VALUE_BITS)
-_VALUE_MASK = np.uint64((1 << _VALUE_BITS) - 1)
+_MAX_BATCH = 256  # articles per numpy pass: amortises call overhead, stays in cache
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # marks an empty bin (a shingle hashing to it counts as empty)
 
 
 def _powers(base: int, n: int) -> U64:
@@ -161,12 +159,8 @@ def _combine(words: U64, size: int) -> U64:
 
 
 @functools.cache
-def _bin_queries(batch: int, num_perm: int) -> U64:
-    """Sort keys of the start of every (article, bin): article in the top 8 bits, then the bin."""
-    art = np.repeat(np.arange(batch, dtype=np.uint64), num_perm) << np.uint64(_VALUE_BITS)
-    bins = np.tile(np.arange(num_perm, dtype=np.uint64), batch)
-    out: U64 = art | (bins << np.uint64(_VALUE_BITS - (num_perm.bit_length() - 1)))
-    return out
+def _bin_shift(num_perm: int) -> np.uint64:
+    return np.uint64(64 - (num_perm.bit_length() - 1))
 
 
 def _densify(sig: U64, empty: npt.NDArray[np.bool_]) -> U64:
@@ -278,31 +272,33 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
 
     # Shingles over the concatenation, keeping those inside one article; an article shorter than
     # a shingle contributes one shingle of all its words.
-    keys_parts: list[U64] = []
+    shingle_parts: list[U64] = []
+    owner_parts: list[npt.NDArray[np.intp]] = []
     if words.size >= size and n_art == 1:  # fast path for the common one-article call
-        keys_parts.append(_combine(words, size) >> _DROP)
+        shingle_parts.append(_combine(words, size))
+        owner_parts.append(np.zeros(shingle_parts[0].size, dtype=np.intp))
     elif words.size >= size:
         shingles = _combine(words, size)
         pos = np.arange(shingles.size)
         owner = np.searchsorted(word_end, pos, side="right")
         inside = pos + size <= word_end[np.minimum(owner, n_art - 1)]
-        keys_parts.append(
-            (owner[inside].astype(np.uint64) << np.uint64(_VALUE_BITS)) | (shingles[inside] >> _DROP)
-        )
+        shingle_parts.append(shingles[inside])
+        owner_parts.append(owner[inside])
     counts = (word_end - word_beg).tolist()
     for i, c in enumerate(counts):
         if 0 < c < size:
-            one = _combine(words[word_beg[i] : word_end[i]], c)
-            keys_parts.append((np.uint64(i) << np.uint64(_VALUE_BITS)) | (one >> _DROP))
+            shingle_parts.append(_combine(words[word_beg[i] : word_end[i]], c))
+            owner_parts.append(np.full(1, i, dtype=np.intp))
 
-    # One-permutation MinHash for all articles with one sort: the article index in the top bits
-    # keeps articles apart, the next log2(k) bits are the bin, the minimum of a bin is its first key.
-    ordered = np.sort(np.concatenate(keys_parts)) if keys_parts else np.empty(0, np.uint64)
-    queries = _bin_queries(n_art, k)
-    found = ordered.take(np.searchsorted(ordered, queries), mode="clip") if ordered.size else queries
-    bin_shift = np.uint64(_VALUE_BITS - (k.bit_length() - 1))
-    empty = ((found >> bin_shift) != (queries >> bin_shift)).reshape(n_art, k)
-    sigs: U64 = (found & _VALUE_MASK).reshape(n_art, k)
+    # One-permutation MinHash: a shingle's top log2(k) bits pick its bin; each (article, bin) keeps
+    # its minimum, all articles in one unbuffered ufunc call (much cheaper than sorting).
+    sigs: U64 = np.full(n_art * k, _EMPTY, dtype=np.uint64)
+    if shingle_parts:
+        shingles = np.concatenate(shingle_parts)
+        slot = np.concatenate(owner_parts) * k + (shingles >> _bin_shift(k)).astype(np.intp)
+        np.minimum.at(sigs, slot, shingles)
+    sigs = sigs.reshape(n_art, k)
+    empty = sigs == _EMPTY
     if empty.any():
         sigs = _densify(sigs, empty)
     hexed = _band_hex(sigs, cfg)
