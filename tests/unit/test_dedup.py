@@ -212,8 +212,8 @@ def test_offer_expires_on_its_own() -> None:
     assert index.size == 1
 
 
-def synthetic(i: int, rng: np.random.Generator) -> Article:
-    words = rng.integers(0, 5000, size=120)
+def synthetic(i: int, rng: np.random.Generator, n_words: int = 120) -> Article:
+    words = rng.integers(0, 5000, size=n_words)
     body = " ".join(f"w{w}" for w in words)
     return Article(id=f"syn-{i}", title=f"story {i}", body=body)
 
@@ -295,6 +295,8 @@ def test_values_are_bytes_and_small() -> None:
 def test_fingerprint_many_equals_fingerprint() -> None:
     articles = [article(p[k]) for p in PAIRS for k in ("a", "b")]
     articles += [Article(id="e", title="", body=""), Article(id="s", title="Hi", body="")]
+    rng = np.random.default_rng(3)  # long articles: few empty bins, the scalar densification path
+    articles += [Article(id=f"long-{i}", title="t", body=synthetic(i, rng, 600).body) for i in range(5)]
     for a, many in zip(articles, fingerprint_many(articles, CFG), strict=True):
         one = fingerprint(a, CFG)
         assert (one.content_hash, one.band_keys, one.shingles) == (

@@ -51,7 +51,9 @@ _K = (
 )
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_DENSIFY = np.uint64(0x9FB21C651E98DF25)
+_DENSIFY_INT = 0x9FB21C651E98DF25
+_DENSIFY = np.uint64(_DENSIFY_INT)
+_MASK64 = (1 << 64) - 1
 _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
 _MAX_BATCH = 256  # articles per numpy pass: amortises call overhead, stays in cache
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # marks an empty bin (a shingle hashing to it counts as empty)
@@ -169,12 +171,15 @@ def _densify(sig: U64, empty: npt.NDArray[np.bool_]) -> U64:
     k = sig.shape[1]
     ar = np.arange(k)
     big = 4 * k
-    doubled = np.concatenate([np.where(empty, big, ar), np.where(empty, big, ar + k)], axis=1)
-    nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k]  # first full bin at/after j
-    nxt = np.where(nxt >= big, ar, nxt)  # rows without any shingle: leave as is
-    donor = np.take_along_axis(sig, nxt % k, axis=1)
-    out: U64 = donor + (nxt - ar).astype(np.uint64) * _DENSIFY
-    return out
+    idx = np.where(empty, big, ar)
+    # First non-empty bin at or after each bin, looking around the circle (second copy = wrapped).
+    nxt = np.minimum.accumulate(np.concatenate([idx, idx + k], axis=1)[:, ::-1], axis=1)[:, ::-1]
+    rows, cols = np.nonzero(empty)
+    target = nxt[rows, cols]
+    ok = target < big  # rows without any shingle stay empty
+    rows, cols, target = rows[ok], cols[ok], target[ok]
+    sig[rows, cols] = sig[rows, target % k] + (target - cols).astype(np.uint64) * _DENSIFY
+    return sig
 
 
 @functools.cache
@@ -242,8 +247,34 @@ def lead_dates(title: str, body: str, lead_chars: int) -> tuple[int, ...]:
 
 
 def fingerprint(article: Article, cfg: DedupConfig) -> Fingerprint:
-    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying."""
-    return _fingerprint_batch([article], cfg)[0]
+    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying.
+
+    Same result as :func:`fingerprint_many` with fewer numpy calls (each costs ~1-2 us).
+    """
+    words = _word_hashes(_word_buffer(article.title, article.body))[0]
+    content_hash = xxhash.xxh3_128_hexdigest(words.tobytes())
+    published = parse_published(article.published_at)
+    dates = lead_dates(article.title, article.body, cfg.lead_chars)
+    if words.size == 0:
+        return Fingerprint(content_hash, None, (), published, dates, 0)
+    k = cfg.num_perm
+    shingles = _combine(words, min(cfg.shingle_size, int(words.size)))
+    sig = np.full(k, _EMPTY, dtype=np.uint64)
+    np.minimum.at(sig, (shingles >> _bin_shift(k)).astype(np.intp), shingles)
+    holes = np.flatnonzero(sig == _EMPTY).tolist()
+    if len(holes) > 8:
+        sig = _densify(sig.reshape(1, k), (sig == _EMPTY).reshape(1, k))[0]
+    elif holes:  # the usual 3 KB case: a few holes, cheaper in scalar code than ~10 numpy calls
+        hole_set = set(holes)
+        values = sig.tolist()
+        for j in holes:
+            d = 1
+            while (j + d) % k in hole_set:
+                d += 1
+            values[j] = (values[(j + d) % k] + d * _DENSIFY_INT) & _MASK64
+        sig = np.array(values, dtype=np.uint64)
+    keys = _split_keys(_band_hex(sig.reshape(1, k), cfg), 0, cfg.bands)
+    return Fingerprint(content_hash, sig, keys, published, dates, int(shingles.size))
 
 
 def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fingerprint]:

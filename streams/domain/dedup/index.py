@@ -122,10 +122,11 @@ class StoryIndex:
 
         verdict = DedupVerdict(aid, None, 0.0, "new")
         if fp.signature is not None:
-            near = self._best_candidate(fp)
+            buckets = list(map(store.get, fp.band_keys))  # read once: for candidates, then to append
+            near = self._best_candidate(fp, buckets)
             if near is not None:
                 verdict = near
-            self._index_bands(aid, fp.band_keys)
+            self._index_bands(aid, fp.band_keys, buckets)
         store[hkey] = aid.encode()
         store[akey] = _encode(verdict, fp, with_signature=True)
         self._track(aid, now)
@@ -156,11 +157,10 @@ class StoryIndex:
 
     # -- near duplicates ----------------------------------------------------------------------
 
-    def _best_candidate(self, fp: Fingerprint) -> DedupVerdict | None:
+    def _best_candidate(self, fp: Fingerprint, buckets: list[bytes | None]) -> DedupVerdict | None:
         store = self.store
         candidates: dict[bytes, None] = {}
-        for key in fp.band_keys:
-            ids = store.get(key)
+        for ids in buckets:
             if ids is not None:
                 candidates.update(dict.fromkeys(ids.split(_SEP)))
         if not candidates:
@@ -200,12 +200,11 @@ class StoryIndex:
             )
         return True
 
-    def _index_bands(self, aid: str, keys: tuple[str, ...]) -> None:
+    def _index_bands(self, aid: str, keys: tuple[str, ...], buckets: list[bytes | None]) -> None:
         store = self.store
         idb = aid.encode()
         cap = self.cfg.max_band_ids
-        for key in keys:
-            old = store.get(key)
+        for key, old in zip(keys, buckets, strict=True):
             if old is None or cap == 1:
                 store[key] = idb
             else:
