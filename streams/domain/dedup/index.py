@@ -15,6 +15,10 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
 
 ``expire`` deletes whole buckets older than the window, so the state is bounded by the window
 (articles per window x (3 + bands) keys), never by the length of the stream.
+
+Backing ``store`` with a Faust table: raw (bytes) values, no ``default=``, one table partition per
+index; a new article costs ~36 writes and its later expiry ~35 more, so coalesce writes per batch
+before they reach the changelog. Changing the hashing layout changes ``m:cfg`` and is refused.
 """
 
 from __future__ import annotations
@@ -96,8 +100,10 @@ class StoryIndex:
     def offer(self, article: Article | str, fp: Fingerprint, now: float) -> DedupVerdict:
         """Record an article (an ``Article`` or its id) and say whether it repeats a live story.
 
-        ``now`` is epoch seconds of the stream's clock (event time when replaying, else wall
-        time); it places the state in a time bucket and drives expiry.
+        Exact: same normalised text as a live article. Near: the most similar LSH candidate at or
+        above ``threshold`` that no veto rules out. Either way ``story_id`` is inherited from the
+        matched article, so chains resolve to the story's first article. ``now`` is epoch seconds
+        of the stream clock (event time when replaying); it buckets the state and drives expiry.
         """
         aid = article if isinstance(article, str) else article.id
         if "\n" in aid:
