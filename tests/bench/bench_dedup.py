@@ -2,7 +2,7 @@
 
 CPU time (process_time), so other processes on a shared box inflate the figures less.
 
-Run: ``/work/main/.venv/bin/python tests/bench/bench_dedup.py [--window 100000] [--measure 20000]``
+Run: ``PYTHONPATH=. /work/main/.venv/bin/python tests/bench/bench_dedup.py [--window N] [--measure N]``
 """
 
 from __future__ import annotations

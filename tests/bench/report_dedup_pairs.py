@@ -1,6 +1,6 @@
 """Print true and estimated Jaccard and the verdict for every pair in tests/data/dedup_pairs.jsonl.
 
-Run: ``/work/main/.venv/bin/python tests/bench/report_dedup_pairs.py``; used to tune DedupConfig.
+Run: ``PYTHONPATH=. /work/main/.venv/bin/python tests/bench/report_dedup_pairs.py``; used to tune DedupConfig.
 """
 
 from __future__ import annotations

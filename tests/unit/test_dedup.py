@@ -275,9 +275,27 @@ def test_restart_recovers_from_a_copy_of_the_store() -> None:
 
 def test_store_written_with_another_layout_is_refused() -> None:
     store: dict[str, bytes] = {}
-    StoryIndex(CFG, store)
+    assert StoryIndex(CFG, store).expire(T0) == 0
+    other = StoryIndex(dataclasses.replace(CFG, num_perm=64), store)  # constructing never touches it
+    a = article(PAIRS[0]["a"])
     with pytest.raises(ValueError, match="dedup state"):
-        StoryIndex(dataclasses.replace(CFG, num_perm=64), store)
+        other.offer(a, fingerprint(a, other.cfg), now=T0)
+
+
+def test_constructor_does_not_touch_the_store() -> None:
+    """A Faust table cannot be written outside a stream event (nor read before recovery)."""
+
+    class Untouchable(dict[str, bytes]):
+        def __getitem__(self, key: str) -> bytes:
+            raise AssertionError("read")
+
+        def get(self, key: str, default: object = None) -> Any:
+            raise AssertionError("read")
+
+        def __setitem__(self, key: str, value: bytes) -> None:
+            raise AssertionError("write")
+
+    StoryIndex(CFG, Untouchable())
 
 
 def test_values_are_bytes_and_small() -> None:

@@ -87,13 +87,19 @@ class StoryIndex:
     def __init__(self, cfg: DedupConfig, store: MutableMapping[str, bytes] | None = None) -> None:
         self.cfg = cfg
         self.store: MutableMapping[str, bytes] = {} if store is None else store
-        version = cfg.state_version.encode()
+        self._bucket: int | None = None  # bucket of the last offer, to run bookkeeping once per bucket
+        # The store is not touched here: a Faust table may not be recovered yet, nor writable
+        # outside a stream event. The layout check runs on the first offer or expire.
+        self._checked = False
+
+    def _check_layout(self) -> None:
+        version = self.cfg.state_version.encode()
         found = self.store.get("m:cfg")
         if found is None:
             self.store["m:cfg"] = version
         elif found != version:
             raise ValueError(f"store holds dedup state {found!r}, config expects {version!r}")
-        self._bucket: int | None = None  # bucket of the last offer, to run bookkeeping once per bucket
+        self._checked = True
 
     # -- public -------------------------------------------------------------------------------
 
@@ -113,6 +119,8 @@ class StoryIndex:
         seen = store.get(akey)
         if seen is not None:
             return _Record(seen).verdict
+        if not self._checked:
+            self._check_layout()
         self._enter_bucket(now)
 
         hkey = "h:" + fp.content_hash
@@ -140,6 +148,8 @@ class StoryIndex:
 
     def expire(self, now: float) -> int:
         """Drop the buckets that ended ``window_seconds`` before ``now``; returns articles dropped."""
+        if not self._checked:
+            self._check_layout()
         buckets = self._buckets()
         horizon = now - self.cfg.window_seconds
         dead = [b for b in buckets if (b + 1) * self.cfg.bucket_seconds <= horizon]
