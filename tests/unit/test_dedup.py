@@ -273,6 +273,24 @@ def test_restart_recovers_from_a_copy_of_the_store() -> None:
     assert restarted.store == index.store
 
 
+def test_restart_in_the_middle_of_expiry_gives_the_same_results() -> None:
+    cfg = DedupConfig(window_seconds=600, bucket_seconds=60, expire_per_offer=2)
+    rng = np.random.default_rng(5)
+    batch = [synthetic(i, rng, 40) for i in range(3000)]
+    batch += [dataclasses.replace(a, id=f"{a.id}-again") for a in batch[::7]]  # exact re-sends
+    fps = fingerprint_many(batch, cfg)
+    index = StoryIndex(cfg)
+    cut = 1940  # 20 offers into a bucket: the bucket that fell due is half drained
+    for i in range(cut):
+        index.offer(batch[i], fps[i], now=T0 + i * 0.5)
+    assert index._due and any(k.endswith(":x") for k in index.store)
+    restarted = StoryIndex(cfg, store=dict(index.store))
+    for i in range(cut, len(batch)):
+        now = T0 + i * 0.5
+        assert restarted.offer(batch[i], fps[i], now=now) == index.offer(batch[i], fps[i], now=now)
+    assert restarted.store == index.store
+
+
 def test_store_written_with_another_layout_is_refused() -> None:
     store: dict[str, bytes] = {}
     assert StoryIndex(CFG, store).expire(T0) == 0

@@ -32,6 +32,9 @@ class DedupConfig:
     lead_chars: int = 160
     #: Most recent article ids kept per LSH bucket; bounds work on boilerplate-heavy buckets.
     max_band_ids: int = 16
+    #: Expired articles each ``offer`` forgets (more than arrive, so a backlog drains); spreads
+    #: expiry over the stream instead of pausing when a whole bucket falls due.
+    expire_per_offer: int = 4
 
     def __post_init__(self) -> None:
         if self.num_perm < 8 or self.num_perm > 1024 or self.num_perm & (self.num_perm - 1):
@@ -44,8 +47,8 @@ class DedupConfig:
             raise ValueError("shingle_size must be >= 1")
         if self.window_seconds <= 0 or self.bucket_seconds <= 0:
             raise ValueError("window_seconds and bucket_seconds must be > 0")
-        if self.max_band_ids < 1:
-            raise ValueError("max_band_ids must be >= 1")
+        if self.max_band_ids < 1 or self.expire_per_offer < 1:
+            raise ValueError("max_band_ids and expire_per_offer must be >= 1")
 
     @property
     def state_version(self) -> str:

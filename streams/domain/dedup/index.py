@@ -10,10 +10,12 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
                            articles in that LSH bucket
 ``t:<bucket>``            number of articles offered during time bucket ``floor(now / bucket_seconds)``
 ``t:<bucket>:<chunk>``    their ids, 128 per chunk, so expiry finds them without scanning the store
+``t:<bucket>:x``          how many of them expiry has already forgotten
 ``m:buckets``             orjson list of the live buckets
 ``m:cfg``                 :attr:`DedupConfig.state_version` that wrote the state
 
-``expire`` deletes whole buckets older than the window, so the state is bounded by the window
+Buckets older than the window are deleted (a few articles per ``offer``, or all at once by
+``expire``), so the state is bounded by the window
 (articles per window x (3 + bands) keys), never by the length of the stream.
 
 Backing ``store`` with a Faust table: raw (bytes) values, no ``default=``, one table partition per
@@ -91,6 +93,8 @@ class StoryIndex:
         # The store is not touched here: a Faust table may not be recovered yet, nor writable
         # outside a stream event. The layout check runs on the first offer or expire.
         self._checked = False
+        self._due: list[int] = []  # buckets past the window, oldest first, still being drained
+        self._next_chunk: dict[int, int] = {}  # per due bucket, the first chunk that may remain
 
     def _check_layout(self) -> None:
         version = self.cfg.state_version.encode()
@@ -122,6 +126,8 @@ class StoryIndex:
         if not self._checked:
             self._check_layout()
         self._enter_bucket(now)
+        if self._due:  # expiry a few articles per offer: no pause when a busy bucket falls due
+            self._drain(self._due[0], self.cfg.expire_per_offer)
 
         hkey = "h:" + fp.content_hash
         first = store.get(hkey)
@@ -147,24 +153,22 @@ class StoryIndex:
         return verdict
 
     def expire(self, now: float) -> int:
-        """Drop the buckets that ended ``window_seconds`` before ``now``; returns articles dropped."""
+        """Drop every bucket that ended ``window_seconds`` before ``now``, at once; returns articles
+        dropped. ``offer`` does the same work a few articles at a time, so calling this is optional
+        (e.g. from a timer on an idle stream)."""
         if not self._checked:
             self._check_layout()
-        buckets = self._buckets()
-        horizon = now - self.cfg.window_seconds
-        dead = [b for b in buckets if (b + 1) * self.cfg.bucket_seconds <= horizon]
-        if not dead:
-            return 0
+        self._due = self._due_buckets(now)
         dropped = 0
-        for bucket in dead:
-            dropped += self._drop_bucket(bucket)
-        self.store["m:buckets"] = orjson.dumps([b for b in buckets if b not in dead])
+        while self._due:
+            dropped += self._drain(self._due[0], budget=1 << 30)
         return dropped
 
     @property
     def size(self) -> int:
-        """Live articles (exact duplicates included)."""
-        return sum(int(self.store.get(f"t:{b}", b"0")) for b in self._buckets())
+        """Live articles (exact duplicates included); one read per live bucket, so not per article."""
+        get = self.store.get
+        return sum(int(get(f"t:{b}", b"0")) - int(get(f"t:{b}:x", b"0")) for b in self._buckets())
 
     def verdict_of(self, article_id: str) -> DedupVerdict | None:
         """The recorded verdict of a live article, if any."""
@@ -245,7 +249,12 @@ class StoryIndex:
             buckets.sort()
             self.store["m:buckets"] = orjson.dumps(buckets)
         self._bucket = bucket
-        self.expire(now)
+        # Due relative to the bucket's start, not ``now``: a restarted index picks the same buckets.
+        self._due = self._due_buckets(bucket * self.cfg.bucket_seconds)
+
+    def _due_buckets(self, now: float) -> list[int]:
+        horizon = now - self.cfg.window_seconds
+        return [b for b in self._buckets() if (b + 1) * self.cfg.bucket_seconds <= horizon]
 
     def _track(self, aid: str, now: float) -> None:
         bucket = int(now // self.cfg.bucket_seconds)
@@ -256,15 +265,34 @@ class StoryIndex:
         self.store[ckey] = aid.encode() if chunk is None else chunk + _SEP + aid.encode()
         self.store[tkey] = str(count + 1).encode()
 
-    def _drop_bucket(self, bucket: int) -> int:
+    def _drain(self, bucket: int, budget: int) -> int:
+        """Forget up to ``budget`` articles of a due bucket, oldest chunk first; retire the bucket
+        (its keys and its place in ``m:buckets``) once empty. Returns articles forgotten."""
         store = self.store
         tkey = f"t:{bucket}"
-        count = int(store.pop(tkey, b"0"))
-        for chunk in range((count + _CHUNK - 1) // _CHUNK):
-            ids = store.pop(f"{tkey}:{chunk}", b"")
-            if ids:
-                self._forget(ids.split(_SEP))
-        return count
+        chunks = (int(store.get(tkey, b"0")) + _CHUNK - 1) // _CHUNK
+        first = self._next_chunk.get(bucket, 0)
+        for chunk in range(first, chunks):
+            ckey = f"{tkey}:{chunk}"
+            ids = store.get(ckey)
+            if ids is None:
+                continue
+            self._next_chunk[bucket] = chunk
+            parts = ids.split(_SEP, budget)
+            if len(parts) > budget:  # keep the rest of the chunk for the next call
+                store[ckey] = parts.pop()
+            else:
+                del store[ckey]
+            self._forget(parts)
+            xkey = f"{tkey}:x"
+            store[xkey] = str(int(store.get(xkey, b"0")) + len(parts)).encode()
+            return len(parts)
+        store.pop(tkey, None)
+        store.pop(f"{tkey}:x", None)
+        store["m:buckets"] = orjson.dumps([b for b in self._buckets() if b != bucket])
+        self._next_chunk.pop(bucket, None)
+        self._due.remove(bucket)
+        return 0
 
     def _forget(self, raw_ids: list[bytes]) -> None:
         """Delete articles and their hash and band entries (band keys computed for all at once)."""
