@@ -32,9 +32,10 @@ class DedupConfig:
     lead_chars: int = 160
     #: Most recent article ids kept per LSH bucket; bounds work on boilerplate-heavy buckets.
     max_band_ids: int = 16
-    #: Expired articles each ``offer`` forgets (more than arrive, so a backlog drains); spreads
-    #: expiry over the stream instead of pausing when a whole bucket falls due.
-    expire_per_offer: int = 4
+    #: Expired articles an ``offer`` forgets while a bucket is due (more than arrive, so it drains):
+    #: expiry is spread over the stream, not a pause when a busy bucket falls due; 32 amortises
+    #: numpy's per-call cost (a drain step is ~1 ms).
+    expire_per_offer: int = 32
 
     def __post_init__(self) -> None:
         if self.num_perm < 8 or self.num_perm > 1024 or self.num_perm & (self.num_perm - 1):
