@@ -1,0 +1,354 @@
+"""Content fingerprints: a hash of the normalised text plus a MinHash signature of its word shingles.
+
+Hot path, vectorised with numpy. Words are hashed with a polynomial hash computed from one
+pass over the bytes (no Python object per word); shingle hashes are linear combinations of word
+hashes, finalised with the splitmix64 mixer. The signature is a *one-permutation* MinHash
+(Li, Owen & Zhang 2012) with rotation densification (Shrivastava & Li 2014): one hash per shingle
+split into ``num_perm`` bins by its top bits, the bin minimum being the signature entry. It
+estimates Jaccard like ``num_perm`` independent permutations but costs one ``minimum.at`` pass
+instead of ``num_perm`` multiply-min passes (~1 us instead of ~30-45 us for a 3 KB article here).
+:func:`fingerprint_many` runs every step once for a whole batch, amortising numpy's per-call cost.
+
+Every constant here is part of the stored state format: changing one invalidates saved signatures.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+import xxhash
+
+from streams.domain.dedup.config import DedupConfig
+from streams.domain.model import Article
+
+U64 = npt.NDArray[np.uint64]
+
+# Bytes that belong to words: ASCII digits and letters (upper mapped to lower) and every non-ASCII
+# byte (UTF-8 letters left after the Unicode path below); everything else becomes 0, a separator.
+_WORD_BYTES = bytearray(256)
+for _c in range(256):
+    if 48 <= _c <= 57 or 97 <= _c <= 122 or _c >= 128:
+        _WORD_BYTES[_c] = _c
+    elif 65 <= _c <= 90:
+        _WORD_BYTES[_c] = _c + 32
+_TRANSLATE = bytes(_WORD_BYTES)
+_NON_WORD = re.compile(r"[\W_]+")
+
+_POLY = 0x100000001B3  # odd, so it is invertible modulo 2**64
+_POLY_INV = pow(_POLY, -1, 1 << 64)
+_K = (
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xC2B2AE3D27D4EB4F),
+    np.uint64(0x165667B19E3779F9),
+    np.uint64(0xD6E8FEB86659FD93),
+)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_DENSIFY_INT = 0x9FB21C651E98DF25
+_DENSIFY = np.uint64(_DENSIFY_INT)
+_MASK64 = (1 << 64) - 1
+_S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
+_MAX_BATCH = 256  # articles per numpy pass: amortises call overhead, stays in cache
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # marks an empty bin (a shingle hashing to it counts as empty)
+
+
+def _powers(base: int, n: int) -> U64:
+    out = np.empty(n, dtype=np.uint64)
+    out[0] = 1
+    out[1:] = np.cumprod(np.full(n - 1, base, dtype=np.uint64))  # wraps modulo 2**64, on purpose
+    return out
+
+
+class _PowerTables:
+    """``P**i`` and ``P**-i`` modulo 2**64, grown on demand and shared by every article."""
+
+    def __init__(self, n: int) -> None:
+        self.pw = _powers(_POLY, n)
+        self.ipw = _powers(_POLY_INV, n)
+
+    def ensure(self, n: int) -> None:
+        if n > self.pw.size:
+            size = max(n, 2 * self.pw.size)
+            self.pw = _powers(_POLY, size)
+            self.ipw = _powers(_POLY_INV, size)
+
+
+_TABLES = _PowerTables(1 << 15)
+
+_MONTH_STARTS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_MONTH_NAMES = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+#: Day-of-year offset by month spelling: full names, 3-letter forms and "sept" ("Sept. 3").
+_MONTHS = {n: o for name, o in zip(_MONTH_NAMES, _MONTH_STARTS, strict=True) for n in (name, name[:3])}
+_MONTHS["sept"] = _MONTHS["sep"]
+# Days are found by a literal-led regex (fast in CPython's re); the month is the word next to them.
+_DAY_RE = re.compile(r" (\d\d?)\b")
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class Fingerprint:
+    """What the story index needs to know about an article; pure function of the article and config."""
+
+    #: xxh3-128 (hex) of the normalised word sequence: equal for re-sends that differ in case,
+    #: punctuation, whitespace or Unicode form.
+    content_hash: str
+    #: One-permutation MinHash of the word shingles; None when the text has no words.
+    signature: U64 | None
+    #: Store keys of the LSH bands, ``b:<band>:<hash>``; empty when there is no signature.
+    band_keys: tuple[str, ...]
+    #: ``published_at`` as epoch seconds, when present and parseable.
+    published: float | None
+    #: Day-of-year of the dates in title and dateline ("SEOUL, April 15"), for the date veto.
+    lead_dates: tuple[int, ...]
+    #: Number of shingles hashed (for metrics and tests).
+    shingles: int
+
+
+def normalise(title: str, body: str) -> bytes:
+    """NFKC, lower case, every run of non-word characters a single space: the text exact hashes see."""
+    return b" ".join(_word_buffer(title, body).split(b"\0")).strip()
+
+
+def _word_buffer(title: str, body: str) -> bytes:
+    """Normalised UTF-8 bytes with separators as NUL, padded by a NUL at both ends."""
+    text = f" {title}\n{body} "
+    if not text.isascii():  # ASCII is already NFKC; skip the slower Unicode path
+        text = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
+    return text.encode("utf-8").translate(_TRANSLATE)
+
+
+def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:
+    """Polynomial hash of every word, position independent (``sum(byte[j] * P**j)`` over the word),
+    and the byte offset where each word starts."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    is_word = arr.astype(bool)
+    starts = np.flatnonzero(is_word[1:] > is_word[:-1]) + 1
+    if starts.size == 0:
+        return np.empty(0, dtype=np.uint64), starts
+    _TABLES.ensure(arr.size)
+    # Separators are 0, so the sum from one word start to the next is exactly that word's terms.
+    sums: U64 = np.add.reduceat(arr * _TABLES.pw[: arr.size], starts)
+    out: U64 = sums * _TABLES.ipw[starts]
+    return out, starts
+
+
+def _mix(x: U64) -> U64:
+    """splitmix64 finaliser, in place: spreads every input bit over the top bits used as bins."""
+    x ^= x >> _S30
+    x *= _MIX1
+    x ^= x >> _S27
+    x *= _MIX2
+    x ^= x >> _S31
+    return x
+
+
+def _combine(words: U64, size: int) -> U64:
+    """Hash of every run of ``size`` consecutive words."""
+    n = words.size - size + 1
+    x = words[:n] * _K[0]
+    for j in range(1, size):
+        x += words[j : j + n] * _K[j % len(_K)]
+    return _mix(x)
+
+
+@functools.cache
+def _bin_shift(num_perm: int) -> np.uint64:
+    return np.uint64(64 - (num_perm.bit_length() - 1))
+
+
+def _densify(sig: U64, empty: npt.NDArray[np.bool_]) -> U64:
+    """Rotation densification (Shrivastava & Li 2014), rows = articles: an empty bin borrows the
+    next non-empty bin's value circularly, plus distance x constant, so documents borrow alike."""
+    k = sig.shape[1]
+    ar = np.arange(k)
+    big = 4 * k
+    idx = np.where(empty, big, ar)
+    # First non-empty bin at or after each bin, looking around the circle (second copy = wrapped).
+    nxt = np.minimum.accumulate(np.concatenate([idx, idx + k], axis=1)[:, ::-1], axis=1)[:, ::-1]
+    rows, cols = np.nonzero(empty)
+    target = nxt[rows, cols]
+    ok = target < big  # rows without any shingle stay empty
+    rows, cols, target = rows[ok], cols[ok], target[ok]
+    sig[rows, cols] = sig[rows, target % k] + (target - cols).astype(np.uint64) * _DENSIFY
+    return sig
+
+
+@functools.cache
+def _band_prefixes(bands: int) -> tuple[str, ...]:
+    return tuple(f"b:{i}:" for i in range(bands))
+
+
+def _band_hex(signatures: U64, cfg: DedupConfig) -> str:
+    """Band hashes of every row as one hex string, 16 characters per band."""
+    # Signature entries are already well-mixed hashes: a multiply-add chain combines a band's rows.
+    rows = signatures[:, : cfg.bands * cfg.rows].reshape(signatures.shape[0], cfg.bands, cfg.rows)
+    acc = rows[:, :, 0].copy()
+    for r in range(1, cfg.rows):
+        acc *= _K[r % len(_K)]
+        acc += rows[:, :, r]
+    return acc.tobytes().hex()
+
+
+def _split_keys(hexed: str, start: int, bands: int) -> tuple[str, ...]:
+    chunks = [hexed[i : i + 16] for i in range(start, start + 16 * bands, 16)]
+    return tuple(map(str.__add__, _band_prefixes(bands), chunks))
+
+
+def band_keys(signature: U64, cfg: DedupConfig) -> tuple[str, ...]:
+    """LSH band keys ``b:<band>:<hash>`` from the first ``bands * rows`` signature entries."""
+    return _split_keys(_band_hex(signature.reshape(1, -1), cfg), 0, cfg.bands)
+
+
+def band_keys_many(signatures: U64, cfg: DedupConfig) -> list[tuple[str, ...]]:
+    """:func:`band_keys` of every row of a 2-D array, in one pass."""
+    hexed = _band_hex(signatures, cfg)
+    width = 16 * cfg.bands
+    return [_split_keys(hexed, i * width, cfg.bands) for i in range(signatures.shape[0])]
+
+
+def parse_published(value: str | None) -> float | None:
+    """ISO 8601 to epoch seconds; naive times are UTC; unparseable values are ignored, not fatal."""
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def lead_dates(title: str, body: str, lead_chars: int) -> tuple[int, ...]:
+    """Approximate day-of-year of "April 15" / "15 April" dates in the title and dateline."""
+    found: set[int] = set()
+    lead = f"{title}\n{body[:lead_chars]}".lower()
+    for m in _DAY_RE.finditer(lead):
+        day = int(m.group(1))
+        if not 1 <= day <= 31:
+            continue
+        before = lead[max(0, m.start() - 10) : m.start()].rsplit(None, 1)  # "April 15", "Sept. 3"
+        offset = _MONTHS.get(before[-1].removesuffix(".")) if before else None
+        if offset is None:
+            after = lead[m.end() : m.end() + 10].split(None, 1)  # "15 April,"
+            offset = _MONTHS.get(after[0].rstrip(".,")) if after else None
+        if offset is not None:
+            found.add(offset + day)
+    return tuple(sorted(found))
+
+
+def fingerprint(article: Article, cfg: DedupConfig) -> Fingerprint:
+    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying.
+
+    Same result as :func:`fingerprint_many` with fewer numpy calls (each costs ~1-2 us).
+    """
+    words = _word_hashes(_word_buffer(article.title, article.body))[0]
+    content_hash = xxhash.xxh3_128_hexdigest(words.tobytes())
+    published = parse_published(article.published_at)
+    dates = lead_dates(article.title, article.body, cfg.lead_chars)
+    if words.size == 0:
+        return Fingerprint(content_hash, None, (), published, dates, 0)
+    k = cfg.num_perm
+    shingles = _combine(words, min(cfg.shingle_size, int(words.size)))
+    sig = np.full(k, _EMPTY, dtype=np.uint64)
+    np.minimum.at(sig, (shingles >> _bin_shift(k)).astype(np.intp), shingles)
+    holes = np.flatnonzero(sig == _EMPTY).tolist()
+    if len(holes) > 8:
+        sig = _densify(sig.reshape(1, k), (sig == _EMPTY).reshape(1, k))[0]
+    elif holes:  # the usual 3 KB case: a few holes, cheaper in scalar code than ~10 numpy calls
+        hole_set = set(holes)
+        values = sig.tolist()
+        for j in holes:
+            d = 1
+            while (j + d) % k in hole_set:
+                d += 1
+            values[j] = (values[(j + d) % k] + d * _DENSIFY_INT) & _MASK64
+        sig = np.array(values, dtype=np.uint64)
+    keys = _split_keys(_band_hex(sig.reshape(1, k), cfg), 0, cfg.bands)
+    return Fingerprint(content_hash, sig, keys, published, dates, int(shingles.size))
+
+
+def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fingerprint]:
+    """Fingerprint a batch with one numpy pass per step: ~2x cheaper per article than one by one.
+
+    Results are identical to :func:`fingerprint` (which is a batch of one).
+    """
+    batch = list(articles)
+    out: list[Fingerprint] = []
+    for i in range(0, len(batch), _MAX_BATCH):
+        out.extend(_fingerprint_batch(batch[i : i + _MAX_BATCH], cfg))
+    return out
+
+
+def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Fingerprint]:
+    n_art = len(articles)
+    k = cfg.num_perm
+    buffers = [_word_buffer(a.title, a.body) for a in articles]
+    words, starts = _word_hashes(b"".join(buffers))
+    # Buffers are NUL-padded, so no word spans two articles; count each article's words.
+    word_end = np.searchsorted(starts, np.cumsum([len(b) for b in buffers]))
+    word_beg = np.empty_like(word_end)
+    word_beg[0] = 0
+    word_beg[1:] = word_end[:-1]
+    size = cfg.shingle_size
+
+    # Shingles over the concatenation, keeping those inside one article; an article shorter than
+    # a shingle contributes one shingle of all its words.
+    shingle_parts: list[U64] = []
+    owner_parts: list[npt.NDArray[np.intp]] = []
+    if words.size >= size and n_art == 1:  # fast path for the common one-article call
+        shingle_parts.append(_combine(words, size))
+        owner_parts.append(np.zeros(shingle_parts[0].size, dtype=np.intp))
+    elif words.size >= size:
+        shingles = _combine(words, size)
+        pos = np.arange(shingles.size)
+        owner = np.searchsorted(word_end, pos, side="right")
+        inside = pos + size <= word_end[np.minimum(owner, n_art - 1)]
+        shingle_parts.append(shingles[inside])
+        owner_parts.append(owner[inside])
+    counts = (word_end - word_beg).tolist()
+    for i, c in enumerate(counts):
+        if 0 < c < size:
+            shingle_parts.append(_combine(words[word_beg[i] : word_end[i]], c))
+            owner_parts.append(np.full(1, i, dtype=np.intp))
+
+    # One-permutation MinHash: a shingle's top log2(k) bits pick its bin; each (article, bin) keeps
+    # its minimum, all articles in one unbuffered ufunc call (much cheaper than sorting).
+    sigs: U64 = np.full(n_art * k, _EMPTY, dtype=np.uint64)
+    if shingle_parts:
+        shingles = np.concatenate(shingle_parts)
+        slot = np.concatenate(owner_parts) * k + (shingles >> _bin_shift(k)).astype(np.intp)
+        np.minimum.at(sigs, slot, shingles)
+    sigs = sigs.reshape(n_art, k)
+    empty = sigs == _EMPTY
+    if empty.any():
+        sigs = _densify(sigs, empty)
+    hexed = _band_hex(sigs, cfg)
+
+    out = []
+    width = 16 * cfg.bands
+    for i, a in enumerate(articles):
+        content_hash = xxhash.xxh3_128_hexdigest(words[word_beg[i] : word_end[i]].tobytes())
+        published = parse_published(a.published_at)
+        dates = lead_dates(a.title, a.body, cfg.lead_chars)
+        if counts[i] == 0:
+            out.append(Fingerprint(content_hash, None, (), published, dates, 0))
+            continue
+        n_sh = max(counts[i] - size + 1, 1)
+        keys = _split_keys(hexed, i * width, cfg.bands)
+        out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh))
+    return out
+
+
+def estimate_jaccard(a: U64, b: U64) -> float:
+    """Fraction of equal signature entries: the MinHash estimate of the shingle-set Jaccard."""
+    return float(np.count_nonzero(a == b)) / a.size

@@ -1,0 +1,330 @@
+"""The story index: which earlier article, if any, an incoming article repeats.
+
+All state lives in a ``MutableMapping[str, bytes]`` so the streaming layer can back it with a
+changelogged table and a restarted worker recovers it. Keys (values are small bytes):
+
+``a:<article id>``        the article's first verdict + content hash + published time + lead dates
+                           (orjson header line), then its signature as raw little-endian uint64
+``h:<content hash>``      id of the first live article with that normalised text
+``b:<band>:<band hash>``  ids (newline separated, oldest first, at most ``max_band_ids``) of the
+                           articles in that LSH bucket
+``t:<bucket>``            number of articles offered during time bucket ``floor(now / bucket_seconds)``
+``t:<bucket>:<chunk>``    their ids, 128 per chunk, so expiry finds them without scanning the store
+``t:<bucket>:x``          how many of them expiry has already forgotten
+``m:buckets``             orjson list of the live buckets
+``m:cfg``                 :attr:`DedupConfig.state_version` that wrote the state
+
+Buckets older than the window are deleted (a few articles per ``offer``, or all at once by
+``expire``), so the state is bounded by the window
+(articles per window x (3 + bands) keys), never by the length of the stream.
+
+Backing ``store`` with a Faust table: raw (bytes) values, no ``default=``, one table partition per
+index; a new article costs ~36 writes and its later expiry ~35 more, so coalesce writes per batch
+before they reach the changelog. Changing the hashing layout changes ``m:cfg`` and is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Final, Literal
+
+import numpy as np
+import orjson
+
+from streams.domain.dedup.config import DedupConfig
+from streams.domain.dedup.fingerprints import U64, Fingerprint, band_keys_many
+from streams.domain.model import Article, DedupVerdict
+
+Method = Literal["new", "exact", "near"]
+_METHODS: Final[tuple[Method, ...]] = ("new", "exact", "near")
+_METHOD_CODE: Final[dict[str, int]] = {m: i for i, m in enumerate(_METHODS)}
+_CHUNK: Final = 128
+_SEP: Final = b"\n"
+
+
+class _Record:
+    """Decoded ``a:`` value."""
+
+    __slots__ = ("content_hash", "lead_dates", "published", "signature", "verdict")
+
+    def __init__(self, raw: bytes) -> None:
+        head, _, sig = raw.partition(_SEP)
+        method, story_id, duplicate_of, similarity, content_hash, published, dates = orjson.loads(head)
+        self.verdict = DedupVerdict(story_id, duplicate_of, similarity, _METHODS[method])
+        self.content_hash: str = content_hash
+        self.published: float | None = published
+        self.lead_dates: list[int] = dates
+        self.signature: U64 | None = np.frombuffer(sig, dtype="<u8") if sig else None
+
+
+def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool) -> bytes:
+    head = orjson.dumps(
+        [
+            _METHOD_CODE[verdict.method],
+            verdict.story_id,
+            verdict.duplicate_of,
+            verdict.similarity,
+            fp.content_hash,
+            fp.published,
+            fp.lead_dates,
+        ]
+    )
+    if with_signature and fp.signature is not None:
+        return head + _SEP + fp.signature.astype("<u8", copy=False).tobytes()
+    return head + _SEP
+
+
+class StoryIndex:
+    """Exact and near-duplicate detection over a sliding time window, state kept in ``store``.
+
+    Redelivery (the same article id offered again while its state is live) returns the verdict
+    recorded the first time, unchanged, and writes nothing: at-least-once delivery then yields the
+    same decision, and a story's first article stays ``new`` rather than becoming a duplicate of
+    itself. Downstream stages key their outputs by article id to absorb the repeat. Once the id
+    has expired it is an unknown article again.
+
+    One index per store: the few attributes here are caches rebuilt from the store.
+    """
+
+    def __init__(self, cfg: DedupConfig, store: MutableMapping[str, bytes] | None = None) -> None:
+        self.cfg = cfg
+        self.store: MutableMapping[str, bytes] = {} if store is None else store
+        self._bucket: int | None = None  # bucket of the last offer, to run bookkeeping once per bucket
+        # The store is not touched here: a Faust table may not be recovered yet, nor writable
+        # outside a stream event. The layout check runs on the first offer or expire.
+        self._checked = False
+        self._due: list[int] = []  # buckets past the window, oldest first, still being drained
+        self._next_chunk: dict[int, int] = {}  # per due bucket, the first chunk that may remain
+
+    def _check_layout(self) -> None:
+        version = self.cfg.state_version.encode()
+        found = self.store.get("m:cfg")
+        if found is None:
+            self.store["m:cfg"] = version
+        elif found != version:
+            raise ValueError(f"store holds dedup state {found!r}, config expects {version!r}")
+        self._checked = True
+
+    # -- public -------------------------------------------------------------------------------
+
+    def offer(self, article: Article | str, fp: Fingerprint, now: float) -> DedupVerdict:
+        """Record an article (an ``Article`` or its id) and say whether it repeats a live story.
+
+        Exact: same normalised text as a live article. Near: the most similar LSH candidate at or
+        above ``threshold`` that no veto rules out. Either way ``story_id`` is inherited from the
+        matched article, so chains resolve to the story's first article. ``now`` is epoch seconds
+        of the stream clock (event time when replaying); it buckets the state and drives expiry.
+        """
+        aid = article if isinstance(article, str) else article.id
+        if "\n" in aid:
+            raise ValueError("article ids must not contain newlines")
+        store = self.store
+        akey = "a:" + aid
+        seen = store.get(akey)
+        if seen is not None:
+            return _Record(seen).verdict
+        if not self._checked:
+            self._check_layout()
+        self._enter_bucket(now)
+        if self._due:  # expiry a few articles per offer: no pause when a busy bucket falls due
+            self._drain(self._due[0], self.cfg.expire_per_offer)
+
+        hkey = "h:" + fp.content_hash
+        first = store.get(hkey)
+        if first is not None:
+            holder = store.get("a:" + first.decode())
+            if holder is not None:
+                story = _Record(holder).verdict.story_id
+                verdict = DedupVerdict(story, first.decode(), 1.0, "exact")
+                store[akey] = _encode(verdict, fp, with_signature=False)
+                self._track(aid, now)
+                return verdict
+
+        verdict = DedupVerdict(aid, None, 0.0, "new")
+        if fp.signature is not None:
+            buckets = list(map(store.get, fp.band_keys))  # read once: for candidates, then to append
+            near = self._best_candidate(fp, buckets)
+            if near is not None:
+                verdict = near
+            self._index_bands(aid, fp.band_keys, buckets)
+        store[hkey] = aid.encode()
+        store[akey] = _encode(verdict, fp, with_signature=True)
+        self._track(aid, now)
+        return verdict
+
+    def expire(self, now: float) -> int:
+        """Drop every bucket that ended ``window_seconds`` before ``now``, at once; returns articles
+        dropped. ``offer`` does the same work a few articles at a time, so calling this is optional
+        (e.g. from a timer on an idle stream)."""
+        if not self._checked:
+            self._check_layout()
+        self._due = self._due_buckets(now)
+        dropped = 0
+        while self._due:
+            dropped += self._drain(self._due[0], budget=1 << 30)
+        return dropped
+
+    @property
+    def size(self) -> int:
+        """Live articles (exact duplicates included); one read per live bucket, so not per article."""
+        get = self.store.get
+        return sum(int(get(f"t:{b}", b"0")) - int(get(f"t:{b}:x", b"0")) for b in self._buckets())
+
+    def verdict_of(self, article_id: str) -> DedupVerdict | None:
+        """The recorded verdict of a live article, if any."""
+        raw = self.store.get("a:" + article_id)
+        return None if raw is None else _Record(raw).verdict
+
+    # -- near duplicates ----------------------------------------------------------------------
+
+    def _best_candidate(self, fp: Fingerprint, buckets: list[bytes | None]) -> DedupVerdict | None:
+        store = self.store
+        candidates: dict[bytes, None] = {}
+        for ids in buckets:
+            if ids is not None:
+                candidates.update(dict.fromkeys(ids.split(_SEP)))
+        if not candidates:
+            return None
+        assert fp.signature is not None
+        best: tuple[float, str, str] | None = None
+        need = self.cfg.threshold
+        for raw_id in candidates:
+            cid = raw_id.decode()
+            raw = store.get("a:" + cid)
+            if raw is None:
+                continue
+            rec = _Record(raw)
+            if rec.signature is None or rec.signature.size != fp.signature.size:
+                continue
+            sim = float(np.count_nonzero(rec.signature == fp.signature)) / fp.signature.size
+            if sim >= need and (best is None or sim > best[0]) and self._compatible(fp, rec):
+                best = (sim, cid, rec.verdict.story_id)
+        if best is None:
+            return None
+        sim, cid, story = best
+        return DedupVerdict(story, cid, sim, "near")
+
+    def _compatible(self, fp: Fingerprint, rec: _Record) -> bool:
+        """Cheap vetoes for same-template, different-event stories (two launches, two quakes)."""
+        cfg = self.cfg
+        if (
+            fp.published is not None
+            and rec.published is not None
+            and abs(fp.published - rec.published) > cfg.max_gap_seconds
+        ):
+            return False
+        if fp.lead_dates and rec.lead_dates:
+            tol = cfg.date_tolerance_days
+            return any(
+                min(abs(a - b), 365 - abs(a - b)) <= tol for a in fp.lead_dates for b in rec.lead_dates
+            )
+        return True
+
+    def _index_bands(self, aid: str, keys: tuple[str, ...], buckets: list[bytes | None]) -> None:
+        store = self.store
+        idb = aid.encode()
+        cap = self.cfg.max_band_ids
+        for key, old in zip(keys, buckets, strict=True):
+            if old is None or cap == 1:
+                store[key] = idb
+            else:
+                seps = old.count(_SEP)
+                if seps + 1 >= cap:  # full: drop the oldest
+                    old = old.split(_SEP, seps + 2 - cap)[-1]
+                store[key] = old + _SEP + idb
+
+    # -- time buckets -------------------------------------------------------------------------
+
+    def _buckets(self) -> list[int]:
+        raw = self.store.get("m:buckets")
+        return [] if raw is None else list(orjson.loads(raw))
+
+    def _enter_bucket(self, now: float) -> None:
+        bucket = int(now // self.cfg.bucket_seconds)
+        if bucket == self._bucket:
+            return
+        buckets = self._buckets()
+        if bucket not in buckets:
+            buckets.append(bucket)
+            buckets.sort()
+            self.store["m:buckets"] = orjson.dumps(buckets)
+        self._bucket = bucket
+        # Due relative to the bucket's start, not ``now``: a restarted index picks the same buckets.
+        self._due = self._due_buckets(bucket * self.cfg.bucket_seconds)
+
+    def _due_buckets(self, now: float) -> list[int]:
+        horizon = now - self.cfg.window_seconds
+        return [b for b in self._buckets() if (b + 1) * self.cfg.bucket_seconds <= horizon]
+
+    def _track(self, aid: str, now: float) -> None:
+        bucket = int(now // self.cfg.bucket_seconds)
+        tkey = f"t:{bucket}"
+        count = int(self.store.get(tkey, b"0"))
+        ckey = f"{tkey}:{count // _CHUNK}"
+        chunk = self.store.get(ckey)
+        self.store[ckey] = aid.encode() if chunk is None else chunk + _SEP + aid.encode()
+        self.store[tkey] = str(count + 1).encode()
+
+    def _drain(self, bucket: int, budget: int) -> int:
+        """Forget up to ``budget`` articles of a due bucket, oldest chunk first; retire the bucket
+        (its keys and its place in ``m:buckets``) once empty. Returns articles forgotten."""
+        store = self.store
+        tkey = f"t:{bucket}"
+        chunks = (int(store.get(tkey, b"0")) + _CHUNK - 1) // _CHUNK
+        first = self._next_chunk.get(bucket, 0)
+        for chunk in range(first, chunks):
+            ckey = f"{tkey}:{chunk}"
+            ids = store.get(ckey)
+            if ids is None:
+                continue
+            self._next_chunk[bucket] = chunk
+            parts = ids.split(_SEP, budget)
+            if len(parts) > budget:  # keep the rest of the chunk for the next call
+                store[ckey] = parts.pop()
+            else:
+                del store[ckey]
+            self._forget(parts)
+            xkey = f"{tkey}:x"
+            store[xkey] = str(int(store.get(xkey, b"0")) + len(parts)).encode()
+            return len(parts)
+        store.pop(tkey, None)
+        store.pop(f"{tkey}:x", None)
+        store["m:buckets"] = orjson.dumps([b for b in self._buckets() if b != bucket])
+        self._next_chunk.pop(bucket, None)
+        self._due.remove(bucket)
+        return 0
+
+    def _forget(self, raw_ids: list[bytes]) -> None:
+        """Delete articles and their hash and band entries (band keys computed for all at once)."""
+        store = self.store
+        indexed: list[tuple[bytes, U64]] = []
+        for raw_id in raw_ids:
+            raw = store.pop("a:" + raw_id.decode(), None)
+            if raw is None:
+                continue
+            rec = _Record(raw)
+            hkey = "h:" + rec.content_hash
+            if store.get(hkey) == raw_id:
+                del store[hkey]
+            if rec.signature is not None and rec.signature.size == self.cfg.num_perm:
+                indexed.append((raw_id, rec.signature))
+        if not indexed:
+            return
+        all_keys = band_keys_many(np.stack([sig for _, sig in indexed]), self.cfg)
+        for (raw_id, _), keys in zip(indexed, all_keys, strict=True):
+            for key in keys:
+                ids = store.get(key)
+                if ids is None:
+                    continue
+                if ids == raw_id:
+                    del store[key]
+                    continue
+                head = raw_id + _SEP
+                if ids.startswith(head):  # the usual case: lists are oldest first, expiry goes oldest first
+                    store[key] = ids[len(head) :]
+                    continue
+                kept = [i for i in ids.split(_SEP) if i != raw_id]
+                if kept:
+                    store[key] = _SEP.join(kept)
+                else:
+                    del store[key]
