@@ -72,7 +72,7 @@ class Settings:
                                  "Records larger than this are dead-lettered as `too_large`.")
     dedup_window_seconds: float = _env("WIREWATCH_DEDUP_WINDOW_SECONDS", 172_800.0,
                                        "How long a story is remembered for dedup (state TTL).")
-    dedup_threshold: float = _env("WIREWATCH_DEDUP_THRESHOLD", 0.3,
+    dedup_threshold: float = _env("WIREWATCH_DEDUP_THRESHOLD", 0.25,
                                   "Estimated Jaccard (word 3-shingles) at or above which two articles"
                                   " are one story.")
 

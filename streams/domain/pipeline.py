@@ -92,7 +92,9 @@ class Pipeline:
         timings: dict[str, float] = {}
         try:
             t0 = time.perf_counter()
-            verdict = self.index.offer(article, fingerprint(article, self.dedup_config), now=now)
+            verdict = self.index.offer(
+                article, fingerprint(article, self.dedup_config), now=now, delivery=delivery_token(origin)
+            )
             t1 = time.perf_counter()
             timings["dedup"] = t1 - t0
             if verdict.is_duplicate:
@@ -146,6 +148,15 @@ class Pipeline:
             "published_at": article.published_at,
             "detected_at": utc_iso(now),
         }
+
+
+def delivery_token(origin: Mapping[str, Any]) -> str | None:
+    """Identifies one copy of a record: a redelivery of it repeats its verdict, a re-send does not."""
+    if "offset" in origin:
+        return f"{origin.get('topic')}/{origin.get('partition')}/{origin['offset']}"
+    if "line" in origin:
+        return f"{origin.get('file')}:{origin['line']}"
+    return None
 
 
 def classified_doc(

@@ -104,3 +104,14 @@ def test_classify_is_stateless(pipeline: Pipeline) -> None:
     art = Article(**{k: v for k, v in json.loads((DATA / "seed_upi.json").read_text()).items()})
     a, b = pipeline.classify(art), pipeline.classify(art)
     assert a.regions == b.regions and a.threats == b.threats
+
+
+def test_redelivery_repeats_the_verdict_but_a_resend_is_a_duplicate(pipeline: Pipeline) -> None:
+    raw = orjson.dumps({"id": "r1", "title": "Storm", "body": "A tropical storm made landfall overnight. " * 4})
+    at = {"topic": "articles", "partition": 0}
+    first = pipeline.process(raw, {**at, "offset": 10})
+    again = pipeline.process(raw, {**at, "offset": 10})  # same record redelivered after a crash
+    resend = pipeline.process(raw, {**at, "offset": 11})  # the producer sent it twice
+    assert first.kind == again.kind == "classified"
+    assert again.data["story_id"] == first.data["story_id"] == "r1"
+    assert resend.kind == "duplicate" and resend.data["duplicate_of"] == "r1" and resend.data["method"] == "exact"

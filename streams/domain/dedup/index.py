@@ -45,11 +45,12 @@ _SEP: Final = b"\n"
 class _Record:
     """Decoded ``a:`` value."""
 
-    __slots__ = ("content_hash", "lead_dates", "published", "signature", "verdict")
+    __slots__ = ("content_hash", "delivery", "lead_dates", "published", "signature", "verdict")
 
     def __init__(self, raw: bytes) -> None:
         head, _, sig = raw.partition(_SEP)
-        method, story_id, duplicate_of, similarity, content_hash, published, dates = orjson.loads(head)
+        method, story_id, duplicate_of, similarity, content_hash, published, dates, *rest = orjson.loads(head)
+        self.delivery: str | None = rest[0] if rest else None
         self.verdict = DedupVerdict(story_id, duplicate_of, similarity, _METHODS[method])
         self.content_hash: str = content_hash
         self.published: float | None = published
@@ -57,7 +58,7 @@ class _Record:
         self.signature: U64 | None = np.frombuffer(sig, dtype="<u8") if sig else None
 
 
-def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool) -> bytes:
+def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delivery: str | None) -> bytes:
     head = orjson.dumps(
         [
             _METHOD_CODE[verdict.method],
@@ -67,6 +68,7 @@ def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool) -> byt
             fp.content_hash,
             fp.published,
             fp.lead_dates,
+            delivery,
         ]
     )
     if with_signature and fp.signature is not None:
@@ -107,13 +109,19 @@ class StoryIndex:
 
     # -- public -------------------------------------------------------------------------------
 
-    def offer(self, article: Article | str, fp: Fingerprint, now: float) -> DedupVerdict:
+    def offer(
+        self, article: Article | str, fp: Fingerprint, now: float, delivery: str | None = None
+    ) -> DedupVerdict:
         """Record an article (an ``Article`` or its id) and say whether it repeats a live story.
 
         Exact: same normalised text as a live article. Near: the most similar LSH candidate at or
         above ``threshold`` that no veto rules out. Either way ``story_id`` is inherited from the
         matched article, so chains resolve to the story's first article. ``now`` is epoch seconds
         of the stream clock (event time when replaying); it buckets the state and drives expiry.
+
+        ``delivery`` names where this copy came from (e.g. topic/partition/offset). A known id offered
+        with the same (or no) delivery is a redelivery and gets its first verdict back; a known id
+        from another delivery is a re-send, an exact duplicate of the first article with that id.
         """
         aid = article if isinstance(article, str) else article.id
         if "\n" in aid:
@@ -122,7 +130,10 @@ class StoryIndex:
         akey = "a:" + aid
         seen = store.get(akey)
         if seen is not None:
-            return _Record(seen).verdict
+            record = _Record(seen)
+            if delivery is None or record.delivery is None or record.delivery == delivery:
+                return record.verdict
+            return DedupVerdict(record.verdict.story_id, aid, 1.0, "exact")
         if not self._checked:
             self._check_layout()
         self._enter_bucket(now)
@@ -136,7 +147,7 @@ class StoryIndex:
             if holder is not None:
                 story = _Record(holder).verdict.story_id
                 verdict = DedupVerdict(story, first.decode(), 1.0, "exact")
-                store[akey] = _encode(verdict, fp, with_signature=False)
+                store[akey] = _encode(verdict, fp, with_signature=False, delivery=delivery)
                 self._track(aid, now)
                 return verdict
 
@@ -148,7 +159,7 @@ class StoryIndex:
                 verdict = near
             self._index_bands(aid, fp.band_keys, buckets)
         store[hkey] = aid.encode()
-        store[akey] = _encode(verdict, fp, with_signature=True)
+        store[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery)
         self._track(aid, now)
         return verdict
 
