@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="wirewatch", description="Threat alerts from news wire streams, with the evidence behind each label."
+        prog="wirewatch",
+        description="Threat alerts from news wire streams, with the evidence behind each label.",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -102,12 +103,12 @@ def _records(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    import time
+
     from streams.domain.ingest import Rejection, parse_article
     from streams.domain.pipeline import classified_doc, utc_iso
     from streams.domain.regions import RegionClassifier
     from streams.domain.threats import ThreatClassifier
-
-    import time
 
     regions, threats = RegionClassifier.default(), ThreatClassifier.default()
     out = sys.stdout.buffer
@@ -125,8 +126,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
         t1 = time.perf_counter()
         t = threats.classify(parsed)
         t2 = time.perf_counter()
-        _write(out, classified_doc(parsed, parsed.id, r, t, utc_iso(time.time()),
-                                   {"regions": t1 - t0, "threats": t2 - t1}))
+        _write(
+            out,
+            classified_doc(
+                parsed, parsed.id, r, t, utc_iso(time.time()), {"regions": t1 - t0, "threats": t2 - t1}
+            ),
+        )
     out.flush()
     return 1 if failures else 0
 

@@ -23,62 +23,92 @@ class Settings:
     """Service configuration; ``Settings.from_env()`` is the only constructor the service uses."""
 
     # --- Kafka connection
-    broker: str = _env("WIREWATCH_BROKER", "kafka://127.0.0.1:9092",
-                       "Kafka bootstrap servers, comma-separated, `kafka://` prefix optional.")
-    security_protocol: str = _env("WIREWATCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT",
-                                  "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
-    sasl_mechanism: str = _env("WIREWATCH_KAFKA_SASL_MECHANISM", "",
-                               "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL protocol).")
+    broker: str = _env(
+        "WIREWATCH_BROKER",
+        "kafka://127.0.0.1:9092",
+        "Kafka bootstrap servers, comma-separated, `kafka://` prefix optional.",
+    )
+    security_protocol: str = _env(
+        "WIREWATCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: str = _env(
+        "WIREWATCH_KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL protocol)."
+    )
     sasl_username: str = _env("WIREWATCH_KAFKA_SASL_USERNAME", "", "SASL user name.")
-    sasl_password: str = _env("WIREWATCH_KAFKA_SASL_PASSWORD", "", "SASL password (never logged).",
-                              secret=True)
+    sasl_password: str = _env(
+        "WIREWATCH_KAFKA_SASL_PASSWORD", "", "SASL password (never logged).", secret=True
+    )
     ssl_cafile: str = _env("WIREWATCH_KAFKA_SSL_CAFILE", "", "CA bundle to verify the broker (TLS).")
     ssl_certfile: str = _env("WIREWATCH_KAFKA_SSL_CERTFILE", "", "Client certificate (mutual TLS).")
     ssl_keyfile: str = _env("WIREWATCH_KAFKA_SSL_KEYFILE", "", "Client private key (mutual TLS).")
 
     # --- Faust application
-    app_id: str = _env("WIREWATCH_APP_ID", "wirewatch",
-                       "Faust app id: consumer group and prefix of changelog topics.")
-    store: str = _env("WIREWATCH_STORE", "rocksdb://",
-                      "Table store: `rocksdb://` (durable, default) or `memory://` (tests).")
+    app_id: str = _env(
+        "WIREWATCH_APP_ID", "wirewatch", "Faust app id: consumer group and prefix of changelog topics."
+    )
+    store: str = _env(
+        "WIREWATCH_STORE",
+        "rocksdb://",
+        "Table store: `rocksdb://` (durable, default) or `memory://` (tests).",
+    )
     data_dir: str = _env("WIREWATCH_DATA_DIR", "./data", "Worker state directory (RocksDB tables).")
-    processing_guarantee: str = _env("WIREWATCH_PROCESSING_GUARANTEE", "at_least_once",
-                                     "`at_least_once` or `exactly_once` (Kafka transactions).")
-    batch_size: int = _env("WIREWATCH_BATCH_SIZE", 256, "Max articles per processing batch.")
-    batch_within_ms: float = _env("WIREWATCH_BATCH_WITHIN_MS", 10.0,
-                                  "Max wait to fill a batch, milliseconds (bounds added latency).")
+    processing_guarantee: str = _env(
+        "WIREWATCH_PROCESSING_GUARANTEE",
+        "at_least_once",
+        "`at_least_once` or `exactly_once` (Kafka transactions).",
+    )
+    batch_size: int = _env(
+        "WIREWATCH_BATCH_SIZE",
+        256,
+        "Max articles per batch; a batch is what is queued, so idle streams add no wait.",
+    )
     log_level: str = _env("WIREWATCH_LOG_LEVEL", "info", "Worker log level.")
 
     # --- Topics
     topic_articles: str = _env("WIREWATCH_TOPIC_ARTICLES", "articles", "Input topic (key: article id).")
-    topic_classified: str = _env("WIREWATCH_TOPIC_CLASSIFIED", "articles.classified",
-                                 "Classified articles.")
-    topic_duplicates: str = _env("WIREWATCH_TOPIC_DUPLICATES", "articles.duplicates",
-                                 "Articles recognised as duplicates.")
-    topic_deadletter: str = _env("WIREWATCH_TOPIC_DEADLETTER", "articles.deadletter",
-                                 "Records that could not be processed, with the reason.")
+    topic_classified: str = _env("WIREWATCH_TOPIC_CLASSIFIED", "articles.classified", "Classified articles.")
+    topic_duplicates: str = _env(
+        "WIREWATCH_TOPIC_DUPLICATES", "articles.duplicates", "Articles recognised as duplicates."
+    )
+    topic_deadletter: str = _env(
+        "WIREWATCH_TOPIC_DEADLETTER",
+        "articles.deadletter",
+        "Records that could not be processed, with the reason.",
+    )
     topic_alerts: str = _env("WIREWATCH_TOPIC_ALERTS", "alerts", "Every alert.")
-    topic_subscriptions: str = _env("WIREWATCH_TOPIC_SUBSCRIPTIONS", "alerts.subscriptions",
-                                    "Compacted topic of run-time subscription changes.")
-    alert_topic_prefix: str = _env("WIREWATCH_ALERT_TOPIC_PREFIX", "alerts.",
-                                   "Prefix of per-subscription topics (`alerts.<id>`).")
+    topic_subscriptions: str = _env(
+        "WIREWATCH_TOPIC_SUBSCRIPTIONS",
+        "alerts.subscriptions",
+        "Compacted topic of run-time subscription changes.",
+    )
+    alert_topic_prefix: str = _env(
+        "WIREWATCH_ALERT_TOPIC_PREFIX", "alerts.", "Prefix of per-subscription topics (`alerts.<id>`)."
+    )
     partitions: int = _env("WIREWATCH_PARTITIONS", 1, "Partitions of the topics the service creates.")
     replication: int = _env("WIREWATCH_REPLICATION", 1, "Replication factor of the topics it creates.")
 
     # --- Domain
-    subscriptions_file: str = _env("WIREWATCH_SUBSCRIPTIONS_FILE", "",
-                                   "Subscriptions YAML loaded at start (empty: the shipped default).")
-    max_record_bytes: int = _env("WIREWATCH_MAX_RECORD_BYTES", 1_000_000,
-                                 "Records larger than this are dead-lettered as `too_large`.")
-    dedup_window_seconds: float = _env("WIREWATCH_DEDUP_WINDOW_SECONDS", 172_800.0,
-                                       "How long a story is remembered for dedup (state TTL).")
-    dedup_threshold: float = _env("WIREWATCH_DEDUP_THRESHOLD", 0.25,
-                                  "Estimated Jaccard (word 3-shingles) at or above which two articles"
-                                  " are one story.")
+    subscriptions_file: str = _env(
+        "WIREWATCH_SUBSCRIPTIONS_FILE", "", "Subscriptions YAML loaded at start (empty: the shipped default)."
+    )
+    max_record_bytes: int = _env(
+        "WIREWATCH_MAX_RECORD_BYTES", 1_000_000, "Records larger than this are dead-lettered as `too_large`."
+    )
+    dedup_window_seconds: float = _env(
+        "WIREWATCH_DEDUP_WINDOW_SECONDS", 172_800.0, "How long a story is remembered for dedup (state TTL)."
+    )
+    dedup_threshold: float = _env(
+        "WIREWATCH_DEDUP_THRESHOLD",
+        0.25,
+        "Estimated Jaccard (word 3-shingles) at or above which two articles are one story.",
+    )
 
     # --- Web / metrics
-    web_host: str = _env("WIREWATCH_WEB_HOST", "127.0.0.1",
-                         "Bind address of /metrics, /health, /ready (`0.0.0.0` in containers).")
+    web_host: str = _env(
+        "WIREWATCH_WEB_HOST",
+        "127.0.0.1",
+        "Bind address of /metrics, /health, /ready (`0.0.0.0` in containers).",
+    )
     web_port: int = _env("WIREWATCH_WEB_PORT", 6066, "Port of /metrics, /health, /ready.")
 
     @classmethod
@@ -96,9 +126,13 @@ class Settings:
 
     def validate(self) -> None:
         if self.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-            raise ValueError(f"WIREWATCH_KAFKA_SECURITY_PROTOCOL: unknown protocol {self.security_protocol!r}")
+            raise ValueError(
+                f"WIREWATCH_KAFKA_SECURITY_PROTOCOL: unknown protocol {self.security_protocol!r}"
+            )
         if self.security_protocol.startswith("SASL") and self.sasl_mechanism not in (
-            "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"
+            "PLAIN",
+            "SCRAM-SHA-256",
+            "SCRAM-SHA-512",
         ):
             raise ValueError(f"WIREWATCH_KAFKA_SASL_MECHANISM: unsupported {self.sasl_mechanism!r}")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):

@@ -109,7 +109,7 @@ def contract() -> Callable[[str, object], None]:
     validators = {
         kind: Draft202012Validator(
             json.loads((SCHEMA_DIR / f"{kind}.json").read_text()),
-            registry=registry,  # type: ignore[call-arg]
+            registry=registry,
             format_checker=FormatChecker(),
         )
         for kind in CONTRACTS

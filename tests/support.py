@@ -74,7 +74,11 @@ class Worker:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         wait_until(self._ready, ready_timeout, f"worker /ready (log: {self.log_tail()})")
@@ -90,7 +94,7 @@ class Worker:
 
     def get(self, path: str) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -132,7 +136,9 @@ class Worker:
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
     async def go() -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_request_size=4_000_000)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_request_size=4_000_000
+        )
         await producer.start()
         n = 0
         try:
@@ -147,12 +153,17 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
     return asyncio.run(go())
 
 
-def drain(bootstrap: str, topic: str, expect: int | None = None, timeout: float = 60.0, idle: float = 3.0) -> list[Any]:
+def drain(
+    bootstrap: str, topic: str, expect: int | None = None, timeout: float = 60.0, idle: float = 3.0
+) -> list[Any]:
     """Every record of a topic from the beginning: until ``expect`` records or ``idle`` seconds of quiet."""
 
     async def go() -> list[Any]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
         await consumer.start()

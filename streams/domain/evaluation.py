@@ -115,10 +115,14 @@ class Evaluation:
             self.errors.append(
                 {
                     "id": article_id,
-                    "countries": {"missed": sorted(set(gold_countries) - set(countries)),
-                                  "extra": sorted(set(countries) - set(gold_countries))},
-                    "threats": {"missed": sorted(set(gold_threats) - set(threats)),
-                                "extra": sorted(set(threats) - set(gold_threats))},
+                    "countries": {
+                        "missed": sorted(set(gold_countries) - set(countries)),
+                        "extra": sorted(set(countries) - set(gold_countries)),
+                    },
+                    "threats": {
+                        "missed": sorted(set(gold_threats) - set(threats)),
+                        "extra": sorted(set(threats) - set(gold_threats)),
+                    },
                 }
             )
 
@@ -148,9 +152,7 @@ class Evaluation:
             )
             lines.append(f"  {'label':<20} {'P':>6} {'R':>6} {'F1':>6} {'n':>4}")
             for label, s in sorted(dim.labels.items(), key=lambda kv: (-kv[1].support, kv[0])):
-                lines.append(
-                    f"  {label:<20} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} {s.support:4d}"
-                )
+                lines.append(f"  {label:<20} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} {s.support:4d}")
             lines.append("")
         lines.append(
             f"false alerts on no-threat articles: {self.false_alerts}/{self.no_threat_articles}"

@@ -68,9 +68,11 @@ def article_from_obj(doc: Any) -> Article | Rejection:
     if article_id is not None and len(article_id) > MAX_ID_LENGTH:
         problems.append(f"'id' is longer than {MAX_ID_LENGTH} characters")
         article_id = article_id[:MAX_ID_LENGTH]
-    for key in _OPTIONAL_STRINGS:
-        if key in doc and not isinstance(doc[key], str):
-            problems.append(f"'{key}' must be a string, got {_json_type(doc[key])}")
+    problems.extend(
+        f"'{key}' must be a string, got {_json_type(doc[key])}"
+        for key in _OPTIONAL_STRINGS
+        if key in doc and not isinstance(doc[key], str)
+    )
     for key in _TIMESTAMPS:
         if key in doc:
             value = doc[key]

@@ -10,10 +10,9 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode
@@ -32,7 +31,6 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 #: aiohttp wants the charset apart from the content type; Prometheus text format 0.0.4 is UTF-8.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
-
 
 
 @dataclass
@@ -118,8 +116,12 @@ class WirewatchService:
         }
         self.alert_topics: dict[str, Any] = {}
         # bytes key and value types select the raw codec: orjson/struct encoding is the domain's business.
-        self.dedup_table = self.app.Table("dedup", partitions=settings.partitions, key_type=bytes, value_type=bytes)
-        book = load_subscriptions(settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix)
+        self.dedup_table = self.app.Table(
+            "dedup", partitions=settings.partitions, key_type=bytes, value_type=bytes
+        )
+        book = load_subscriptions(
+            settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix
+        )
         self.feed = SubscriptionFeed(base={s.id: s for s in book})
         self.pipeline = Pipeline(
             subscriptions=book,
@@ -139,9 +141,10 @@ class WirewatchService:
         )(self.process)
         self.app.task(self.follow_subscriptions)
         self.app.timer(5.0)(self.update_gauges)
-        self.app.page("/metrics")(self.metrics_view)
-        self.app.page("/health")(self.health_view)
-        self.app.page("/ready")(self.ready_view)
+        # Faust types page handlers as unbound View methods; bound methods work the same at run time.
+        self.app.page("/metrics")(cast(Any, self.metrics_view))
+        self.app.page("/health")(cast(Any, self.health_view))
+        self.app.page("/ready")(cast(Any, self.ready_view))
 
     # --- processing -------------------------------------------------------------------------------
     async def process(self, stream: Any) -> None:
@@ -272,7 +275,7 @@ class WirewatchService:
     def readiness(self) -> dict[str, bool]:
         """Each condition of readiness, so a failing probe says which one is missing."""
         return {
-            "tables_recovered": bool(self.app.tables.recovery.completed.is_set()),
+            "tables_recovered": bool(cast(Any, self.app.tables).recovery.completed.is_set()),
             "not_rebalancing": not self.app.rebalancing,
             "subscriptions_loaded": self.feed.caught_up.is_set(),
         }

@@ -22,7 +22,9 @@ def add_client_commands(sub: Any) -> None:
     p = sub.add_parser("publish", help="publish articles (JSONL or JSON files) to the input topic")
     p.add_argument("paths", nargs="+", help="JSON Lines files, or JSON files of one article each")
     p.add_argument("--topic", help="topic (default: WIREWATCH_TOPIC_ARTICLES)")
-    p.add_argument("--rate", type=float, default=0.0, help="records per second (default: as fast as possible)")
+    p.add_argument(
+        "--rate", type=float, default=0.0, help="records per second (default: as fast as possible)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=lambda a: asyncio.run(publish(a)))
 
@@ -112,10 +114,10 @@ def render_alert(doc: dict[str, Any]) -> str:
     countries = ",".join(c["code"] for c in doc.get("countries", []))
     threats = ",".join(t["type"] for t in doc.get("threats", []))
     article = doc.get("article", {})
-    return (
-        f"[{str(sev.get('level', '?')).upper():8} {sev.get('score', 0):.2f}] {doc.get('subscription', '-')}"
-        f"  {countries or '-'}  {threats or '-'}\n    {article.get('source') or '?'}: {article.get('title', '')}"
-    )
+    level = str(sev.get("level", "?")).upper()
+    head = f"[{level:8} {sev.get('score', 0):.2f}] {doc.get('subscription', '-')}"
+    head += f"  {countries or '-'}  {threats or '-'}"
+    return f"{head}\n    {article.get('source') or '?'}: {article.get('title', '')}"
 
 
 async def tail(args: argparse.Namespace) -> int:
@@ -149,8 +151,10 @@ async def tail(args: argparse.Namespace) -> int:
                             doc = orjson.loads(value)
                         except orjson.JSONDecodeError:
                             doc = None
-                        text = render_alert(doc) if isinstance(doc, dict) and "alert_id" in doc else value.decode(
-                            "utf-8", "replace"
+                        text = (
+                            render_alert(doc)
+                            if isinstance(doc, dict) and "alert_id" in doc
+                            else value.decode("utf-8", "replace")
                         )
                         sys.stdout.write(text + "\n")
                     seen += 1
@@ -207,8 +211,11 @@ async def subscribe_remove(args: argparse.Namespace) -> int:
 async def read_overlay(settings: Settings) -> dict[str, dict[str, Any] | None]:
     """The run-time changes on the subscriptions topic, last write wins."""
     consumer = AIOKafkaConsumer(
-        settings.topic_subscriptions, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", **aiokafka_options(settings),
+        settings.topic_subscriptions,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **aiokafka_options(settings),
     )
     await consumer.start()
     overlay: dict[str, dict[str, Any] | None] = {}
@@ -234,7 +241,9 @@ async def subscribe_list(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     subs: dict[str, tuple[str, dict[str, Any]]] = {
         s.id: ("file", s.to_dict())
-        for s in load_subscriptions(settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix)
+        for s in load_subscriptions(
+            settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix
+        )
     }
     for sub_id, doc in (await read_overlay(settings)).items():
         if doc is None:

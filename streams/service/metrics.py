@@ -35,8 +35,10 @@ class Metrics:
                 "wirewatch_articles_received", "Input records read from the articles topic.", registry=reg
             ),
             outcomes=Counter(
-                "wirewatch_articles_processed", "Input records by outcome (one outcome per record).",
-                ["outcome"], registry=reg,
+                "wirewatch_articles_processed",
+                "Input records by outcome (one outcome per record).",
+                ["outcome"],
+                registry=reg,
             ),
             deadletters=Counter(
                 "wirewatch_deadletters", "Dead-lettered records by reason.", ["reason"], registry=reg
@@ -45,30 +47,38 @@ class Metrics:
                 "wirewatch_duplicates", "Duplicates by detection method.", ["method"], registry=reg
             ),
             alerts=Counter(
-                "wirewatch_alerts", "Alerts emitted by subscription and severity.",
-                ["subscription", "severity"], registry=reg,
+                "wirewatch_alerts",
+                "Alerts emitted by subscription and severity.",
+                ["subscription", "severity"],
+                registry=reg,
             ),
             stage_seconds=Histogram(
-                "wirewatch_stage_seconds", "Processing time per article and stage.", ["stage"],
-                buckets=STAGE_BUCKETS, registry=reg,
+                "wirewatch_stage_seconds",
+                "Processing time per article and stage.",
+                ["stage"],
+                buckets=STAGE_BUCKETS,
+                registry=reg,
             ),
             batch_size=Histogram(
-                "wirewatch_batch_size", "Records per processing batch.",
-                buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000), registry=reg,
+                "wirewatch_batch_size",
+                "Records per processing batch.",
+                buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+                registry=reg,
             ),
             end_to_end_seconds=Histogram(
                 "wirewatch_end_to_end_latency_seconds",
                 "From the article's ingested_at (else the record timestamp) to alert emission.",
-                buckets=LATENCY_BUCKETS, registry=reg,
+                buckets=LATENCY_BUCKETS,
+                registry=reg,
             ),
             consumer_lag=Gauge(
-                "wirewatch_consumer_lag", "Records behind the high watermark per input partition.",
-                ["topic", "partition"], registry=reg,
+                "wirewatch_consumer_lag",
+                "Records behind the high watermark per input partition.",
+                ["topic", "partition"],
+                registry=reg,
             ),
             dedup_state_entries=Gauge(
                 "wirewatch_dedup_state_entries", "Live entries in the dedup state store.", registry=reg
             ),
-            subscriptions=Gauge(
-                "wirewatch_subscriptions", "Active subscriptions.", registry=reg
-            ),
+            subscriptions=Gauge("wirewatch_subscriptions", "Active subscriptions.", registry=reg),
         )

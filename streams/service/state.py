@@ -35,7 +35,7 @@ class TableStore(MutableMapping[str, bytes]):
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key.encode() in self._table
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         value = self._table.get(key.encode())
         return default if value is None else bytes(value)
 

@@ -6,6 +6,7 @@ the subscriptions topic would not be compacted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -43,10 +44,8 @@ async def ensure_topics(settings: Settings, alert_topics: list[str]) -> list[str
         existing = set(await admin.list_topics())
         missing = [t for t in service_topics(settings, alert_topics) if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:  # another worker won the race
-                pass
             log.info("created topics: %s", ", ".join(t.name for t in missing))
         return [t.name for t in missing]
     finally:

@@ -30,13 +30,17 @@ MAX_BYTES = 50_000
 
 
 def eval_articles() -> list[dict[str, Any]]:
-    docs = [orjson.loads(line) for line in (DATA / "eval" / "labelled.jsonl").read_bytes().splitlines() if line]
+    docs = [
+        orjson.loads(line) for line in (DATA / "eval" / "labelled.jsonl").read_bytes().splitlines() if line
+    ]
     for doc in docs:
         doc.pop("labels", None)
     return docs
 
 
-def expected(records: list[tuple[bytes | None, bytes | None]], prefix: str) -> tuple[Counter[str], Counter[str]]:
+def expected(
+    records: list[tuple[bytes | None, bytes | None]], prefix: str
+) -> tuple[Counter[str], Counter[str]]:
     """(outcome kinds, alert topics) the domain pipeline gives for these records."""
     pipeline = Pipeline(subscriptions=load_subscriptions(topic_prefix=prefix), max_record_bytes=MAX_BYTES)
     kinds: Counter[str] = Counter()
@@ -77,21 +81,34 @@ def test_mixed_batch_outputs_contracts_and_metrics(
     kafka_bootstrap: str, tmp_path: Path, contract: Callable[[str, object], None]
 ) -> None:
     t = tag()
-    env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="memory://", WIREWATCH_DATA_DIR=str(tmp_path / "state"),
-                      WIREWATCH_MAX_RECORD_BYTES=str(MAX_BYTES))
+    env = service_env(
+        kafka_bootstrap,
+        t,
+        WIREWATCH_STORE="memory://",
+        WIREWATCH_DATA_DIR=str(tmp_path / "state"),
+        WIREWATCH_MAX_RECORD_BYTES=str(MAX_BYTES),
+    )
     records = mixed_batch()
     kinds, alert_topics = expected(records, f"{t}.alerts.")
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
         produce(kafka_bootstrap, f"{t}.articles", records)
-        wait_until(lambda: sum(worker.metric("wirewatch_articles_processed_total", outcome=k) for k in kinds)
-                   >= len(records), 60, "all records processed")
+        wait_until(
+            lambda: (
+                sum(worker.metric("wirewatch_articles_processed_total", outcome=k) for k in kinds)
+                >= len(records)
+            ),
+            60,
+            "all records processed",
+        )
         classified = drain(kafka_bootstrap, f"{t}.classified", kinds["classified"])
         duplicates = drain(kafka_bootstrap, f"{t}.duplicates", kinds["duplicate"])
         deadletters = drain(kafka_bootstrap, f"{t}.deadletter", kinds["deadletter"])
         alerts = drain(kafka_bootstrap, f"{t}.alerts", sum(alert_topics.values()))
         assert (len(classified), len(duplicates), len(deadletters)) == (
-            kinds["classified"], kinds["duplicate"], kinds["deadletter"]
+            kinds["classified"],
+            kinds["duplicate"],
+            kinds["deadletter"],
         )
         assert len(alerts) == sum(alert_topics.values())
         check_all("classified", classified, contract)
@@ -105,7 +122,9 @@ def test_mixed_batch_outputs_contracts_and_metrics(
         assert reasons["schema_violation"] >= 3
         assert {d["origin"]["offset"] for d in deadletters} <= set(range(len(records)))
 
-        kp = drain(kafka_bootstrap, f"{t}.alerts.korean-peninsula", alert_topics[f"{t}.alerts.korean-peninsula"])
+        kp = drain(
+            kafka_bootstrap, f"{t}.alerts.korean-peninsula", alert_topics[f"{t}.alerts.korean-peninsula"]
+        )
         assert "upi-20260415-seoul-b1b-drills" in {a["article"]["id"] for a in kp}
         assert len(kp) == alert_topics[f"{t}.alerts.korean-peninsula"]
         seed_copy = [d for d in duplicates if d["id"] == "ap-seed-copy"]
@@ -120,8 +139,14 @@ def test_mixed_batch_outputs_contracts_and_metrics(
             assert m("wirewatch_deadletters_total", reason=reason) == count
         by_sub = Counter(a["subscription"] for a in alerts)
         for alert in alerts:
-            assert m("wirewatch_alerts_total", subscription=alert["subscription"],
-                     severity=alert["severity"]["level"]) >= 1
+            assert (
+                m(
+                    "wirewatch_alerts_total",
+                    subscription=alert["subscription"],
+                    severity=alert["severity"]["level"],
+                )
+                >= 1
+            )
         assert sum(v for (name, _), v in worker.metrics().items() if name == "wirewatch_alerts_total") == sum(
             by_sub.values()
         )
@@ -133,7 +158,9 @@ def test_mixed_batch_outputs_contracts_and_metrics(
 
 def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_path: Path) -> None:
     t = tag()
-    env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="rocksdb://", WIREWATCH_DATA_DIR=str(tmp_path / "state"))
+    env = service_env(
+        kafka_bootstrap, t, WIREWATCH_STORE="rocksdb://", WIREWATCH_DATA_DIR=str(tmp_path / "state")
+    )
     docs = eval_articles()
     records: list[tuple[bytes | None, bytes | None]] = []
     for i, d in enumerate(docs):
@@ -152,7 +179,9 @@ def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_p
     publisher = threading.Thread(target=publish_slowly)
     publisher.start()
     try:
-        wait_until(lambda: worker.metric("wirewatch_articles_received_total") >= 40, 60, "some records processed")
+        wait_until(
+            lambda: worker.metric("wirewatch_articles_received_total") >= 40, 60, "some records processed"
+        )
         worker.kill()
         publisher.join()
         worker = Worker(env, tmp_path / "worker.log").start()
@@ -171,7 +200,11 @@ def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_p
             for d in docs_out:
                 outcome_of[d["origin"]["offset"]].add(kind)
         conflicts = {o: k for o, k in outcome_of.items() if len(k) > 1}
-        reasons = {d["origin"]["offset"]: d["message"] for d in outputs["deadletter"] if d["origin"]["offset"] in conflicts}
+        reasons = {
+            d["origin"]["offset"]: d["message"]
+            for d in outputs["deadletter"]
+            if d["origin"]["offset"] in conflicts
+        }
         assert not conflicts, (conflicts, reasons)
 
         alerts = drain(kafka_bootstrap, f"{t}.alerts", idle=2.0)
@@ -185,7 +218,8 @@ def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_p
         produce(kafka_bootstrap, f"{t}.articles", [(b"late", orjson.dumps({**first, "id": "late-copy"}))])
         wait_until(
             lambda: any(d["id"] == "late-copy" for d in drain(kafka_bootstrap, f"{t}.duplicates", idle=1.0)),
-            30, "late copy flagged as duplicate",
+            30,
+            "late copy flagged as duplicate",
         )
         late = [d for d in drain(kafka_bootstrap, f"{t}.duplicates", idle=1.0) if d["id"] == "late-copy"]
         assert late[0]["story_id"] == first["id"]
@@ -196,7 +230,12 @@ def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_p
 
 def wirewatch(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True, timeout=60, check=False
+        [sys.executable, "-m", "streams.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout.decode()
@@ -232,16 +271,37 @@ def test_subscription_added_and_removed_at_run_time(kafka_bootstrap: str, tmp_pa
     pipeline = Pipeline(subscriptions=load_subscriptions())
     for doc in (VENEZUELA, VENEZUELA_PROTEST):  # both would alert while the subscription exists
         c = pipeline.classify(Article(id="probe", title=doc["title"], body=doc["body"]))
-        assert probe.match([x.code for x in c.regions.countries], c.regions.regions,
-                           [x.type for x in c.threats.threats], c.threats.severity.level, "", "") is not None
+        assert (
+            probe.match(
+                [x.code for x in c.regions.countries],
+                c.regions.regions,
+                [x.type for x in c.threats.threats],
+                c.threats.severity.level,
+                "",
+                "",
+            )
+            is not None
+        )
     t = tag()
-    env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="memory://", WIREWATCH_DATA_DIR=str(tmp_path / "state"))
+    env = service_env(
+        kafka_bootstrap, t, WIREWATCH_STORE="memory://", WIREWATCH_DATA_DIR=str(tmp_path / "state")
+    )
     worker = Worker(env, tmp_path / "worker.log").start()
     topic = f"{t}.alerts.venezuela-watch"
     try:
         base = worker.metric("wirewatch_subscriptions")
-        out = wirewatch(env, "subscribe", "add", "venezuela-watch", "--countries", "VE",
-                        "--threats", "armed_conflict,civil_unrest", "--min-severity", "low")
+        out = wirewatch(
+            env,
+            "subscribe",
+            "add",
+            "venezuela-watch",
+            "--countries",
+            "VE",
+            "--threats",
+            "armed_conflict,civil_unrest",
+            "--min-severity",
+            "low",
+        )
         assert topic in out
         wait_until(lambda: worker.metric("wirewatch_subscriptions") == base + 1, 30, "subscription applied")
         assert "venezuela-watch" in wirewatch(env, "subscribe", "list")

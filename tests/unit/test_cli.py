@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,10 +17,14 @@ pytestmark = pytest.mark.unit
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, object]], str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[Any], str]:
     code = main(list(argv))
     captured = capsys.readouterr()
-    return code, [orjson.loads(line) for line in captured.out.splitlines() if line.startswith("{")], captured.err
+    return (
+        code,
+        [orjson.loads(line) for line in captured.out.splitlines() if line.startswith("{")],
+        captured.err,
+    )
 
 
 def test_replay_prints_one_outcome_per_line_plus_alerts(
@@ -33,7 +38,7 @@ def test_replay_prints_one_outcome_per_line_plus_alerts(
     assert kinds["deadletter"] == 3
     for o in out:
         contract(str(o["kind"]), o["data"])
-    origins = [o["data"]["origin"]["line"] for o in out if o["kind"] == "deadletter"]  # type: ignore[index]
+    origins = [o["data"]["origin"]["line"] for o in out if o["kind"] == "deadletter"]
     assert len(set(origins)) == 3
 
 
@@ -44,16 +49,18 @@ def test_replay_seed_alerts(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     code, out, _ = run(capsys, "replay", str(path))
     assert code == 0
     assert [o["kind"] for o in out if o["kind"] != "alert"] == ["classified", "duplicate"]
-    subs = {o["data"]["subscription"] for o in out if o["kind"] == "alert"}  # type: ignore[index]
+    subs = {o["data"]["subscription"] for o in out if o["kind"] == "alert"}
     assert "korean-peninsula" in subs
 
 
 def test_classify_single_object_and_jsonl(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "classify", str(DATA / "seed_upi.json"))
     assert code == 0 and len(out) == 1
-    assert {"KP", "KR"} <= {c["code"] for c in out[0]["countries"]}  # type: ignore[union-attr]
+    assert {"KP", "KR"} <= {c["code"] for c in out[0]["countries"]}
     path = tmp_path / "many.jsonl"
-    path.write_text('{"id": "1", "title": "a", "body": "b"}\nnot json\n{"id": "2", "title": "c", "body": "d"}\n')
+    path.write_text(
+        '{"id": "1", "title": "a", "body": "b"}\nnot json\n{"id": "2", "title": "c", "body": "d"}\n'
+    )
     code, out, err = run(capsys, "classify", str(path))
     assert code == 1 and [o["id"] for o in out] == ["1", "2"]
     assert ":2: invalid_json" in err
@@ -63,4 +70,4 @@ def test_eval_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(DATA / "eval" / "labelled.jsonl"), "--json"]) == 0
     report = orjson.loads(capsys.readouterr().out)
     assert report["articles"] >= 150
-    assert 0.0 <= report["threats"]["micro"]["f1"] <= 1.0  # type: ignore[index]
+    assert 0.0 <= report["threats"]["micro"]["f1"] <= 1.0

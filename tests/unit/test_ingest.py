@@ -81,7 +81,9 @@ def test_parse_timestamp() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 article_like = st.fixed_dictionaries(
@@ -99,7 +101,9 @@ article_like = st.fixed_dictionaries(
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=article_like)
-def test_hand_written_validator_agrees_with_schema(doc: dict[str, object], contract: Callable[[str, object], None]) -> None:
+def test_hand_written_validator_agrees_with_schema(
+    doc: dict[str, object], contract: Callable[[str, object], None]
+) -> None:
     accepted = isinstance(parse_article(orjson.dumps(doc), 1_000_000), Article)
     try:
         contract("article", doc)

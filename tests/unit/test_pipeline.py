@@ -31,7 +31,9 @@ def check_contracts(outcome: Outcome, contract: Callable[[str, object], None]) -
         contract("alert", alert.document)
 
 
-def test_seed_story_alerts_korean_peninsula(pipeline: Pipeline, contract: Callable[[str, object], None]) -> None:
+def test_seed_story_alerts_korean_peninsula(
+    pipeline: Pipeline, contract: Callable[[str, object], None]
+) -> None:
     raw = (DATA / "seed_upi.json").read_bytes()
     outcome = pipeline.process(raw, {"file": "seed_upi.json", "line": 1})
     assert outcome.kind == "classified", outcome.data
@@ -47,7 +49,9 @@ def test_seed_story_alerts_korean_peninsula(pipeline: Pipeline, contract: Callab
             assert doc[span["field"]][span["start"] : span["end"]] == span["text"]
 
 
-def test_replay_sample_one_outcome_per_record(pipeline: Pipeline, contract: Callable[[str, object], None]) -> None:
+def test_replay_sample_one_outcome_per_record(
+    pipeline: Pipeline, contract: Callable[[str, object], None]
+) -> None:
     lines = [line for line in (DATA / "replay_sample.jsonl").read_bytes().splitlines() if line.strip()]
     kinds: Counter[str] = Counter()
     for number, line in enumerate(lines, start=1):
@@ -101,17 +105,23 @@ def test_dead_letter_keeps_the_original_bytes(pipeline: Pipeline) -> None:
 
 
 def test_classify_is_stateless(pipeline: Pipeline) -> None:
-    art = Article(**{k: v for k, v in json.loads((DATA / "seed_upi.json").read_text()).items()})
+    art = Article(**json.loads((DATA / "seed_upi.json").read_text()))
     a, b = pipeline.classify(art), pipeline.classify(art)
     assert a.regions == b.regions and a.threats == b.threats
 
 
 def test_redelivery_repeats_the_verdict_but_a_resend_is_a_duplicate(pipeline: Pipeline) -> None:
-    raw = orjson.dumps({"id": "r1", "title": "Storm", "body": "A tropical storm made landfall overnight. " * 4})
+    raw = orjson.dumps(
+        {"id": "r1", "title": "Storm", "body": "A tropical storm made landfall overnight. " * 4}
+    )
     at = {"topic": "articles", "partition": 0}
     first = pipeline.process(raw, {**at, "offset": 10})
     again = pipeline.process(raw, {**at, "offset": 10})  # same record redelivered after a crash
     resend = pipeline.process(raw, {**at, "offset": 11})  # the producer sent it twice
     assert first.kind == again.kind == "classified"
     assert again.data["story_id"] == first.data["story_id"] == "r1"
-    assert resend.kind == "duplicate" and resend.data["duplicate_of"] == "r1" and resend.data["method"] == "exact"
+    assert (
+        resend.kind == "duplicate"
+        and resend.data["duplicate_of"] == "r1"
+        and resend.data["method"] == "exact"
+    )

@@ -17,7 +17,9 @@ KINDS = ("article", "classified", "duplicate", "deadletter", "alert", "subscript
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_schema_is_valid_2020_12_and_examples_conform(kind: str, contract: Callable[[str, object], None]) -> None:
+def test_schema_is_valid_2020_12_and_examples_conform(
+    kind: str, contract: Callable[[str, object], None]
+) -> None:
     schema = json.loads((SCHEMAS / f"{kind}.json").read_text())
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"].endswith("2020-12/schema")

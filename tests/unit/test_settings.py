@@ -21,7 +21,11 @@ def test_defaults() -> None:
 
 def test_env_overrides_and_types() -> None:
     s = Settings.from_env(
-        {"WIREWATCH_BROKER": "kafka://a:1, b:2", "WIREWATCH_PARTITIONS": "6", "WIREWATCH_DEDUP_THRESHOLD": "0.4"}
+        {
+            "WIREWATCH_BROKER": "kafka://a:1, b:2",
+            "WIREWATCH_PARTITIONS": "6",
+            "WIREWATCH_DEDUP_THRESHOLD": "0.4",
+        }
     )
     assert s.bootstrap_servers == ["a:1", "b:2"]
     assert s.partitions == 6 and s.dedup_threshold == 0.4
