@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -431,3 +432,33 @@ def test_all_caps_dateline_and_title_words_match(rc: RegionClassifier) -> None:
 def test_title_case_detection() -> None:
     assert is_title_case("Israel Strikes Jordan Border Post")
     assert not is_title_case("Israel strikes near the Jordan border")
+
+
+# --- labelled wire samples ------------------------------------------------------------------------
+
+WIRE_SAMPLES = json.loads((DATA / "regions_wire_samples.json").read_text())
+
+
+@pytest.mark.parametrize("sample", WIRE_SAMPLES, ids=[s["id"] for s in WIRE_SAMPLES])
+def test_wire_sample_countries(rc: RegionClassifier, sample: dict[str, Any]) -> None:
+    """Every country the story is about is found; anything else must be a defensible secondary actor."""
+    article = Article(id=sample["id"], title=sample["title"], body=sample["body"])
+    result = rc.classify(article)
+    must, may = set(sample["must"]), set(sample["may"])
+    assert must <= set(codes(result)) <= must | may
+    assert result.primary_country in must
+    assert_spans_exact(article, result)
+
+
+def test_fast_evidence_equals_constructor() -> None:
+    from streams.domain.regions.classifier import _evidence
+
+    fast = _evidence("body", 3, 8, "Seoul")
+    assert fast == Evidence("body", 3, 8, "Seoul")
+    assert fast.to_dict() == {"field": "body", "start": 3, "end": 8, "text": "Seoul"}
+    assert hash(fast) == hash(Evidence("body", 3, 8, "Seoul"))
+
+
+def test_all_caps_abbreviations_need_capitals(rc: RegionClassifier) -> None:
+    assert codes(classify(rc, "Report", "TASS said the talks ended. Tass later corrected it.")) == ["RU"]
+    assert classify(rc, "Report", "The kcna of it all; pla and idf are typos here.").countries == ()

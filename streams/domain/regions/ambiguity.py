@@ -24,7 +24,7 @@ _NOT_NAMES: Final = frozenset(_NOT_NAMES_TEXT.split())
 
 #: "Georgia" once context shows it is the US state.
 _GEORGIA_STATE: Final = Entry(
-    "georgia", ("US",), KIND_WEIGHTS["state"], "state", CASE_CAP, tags=frozenset({"us_place"})
+    "georgia", ("US",), KIND_WEIGHTS["state"], "state", CASE_CAP, frozenset({"us_place"})
 )
 
 
@@ -70,13 +70,18 @@ def resolve(
     ambiguous += [("body", h) for h in body_hits if h[2].kind == "ambiguous"]
     if not ambiguous:
         return title_hits, body_hits
-    support: Counter[str] = Counter()  # unambiguous mentions per country
+    # Count only what the rules below read: the ambiguous names' own countries, US, and the cue tags.
+    wanted = {h[2].codes[0] for _, h in ambiguous} | {"GE", "US"}
+    support: Counter[str] = Counter()  # unambiguous mentions per wanted country
     tags: Counter[str] = Counter()
     for hits in (title_hits, body_hits):
         for _, _, entry in hits:
-            if entry.kind != "ambiguous":
-                support.update(entry.codes)
+            if entry.tags:
                 tags.update(entry.tags)
+            if entry.kind != "ambiguous":
+                for code in entry.codes:
+                    if code in wanted:
+                        support[code] += 1
     title_case = is_title_case(title)
     replace: dict[tuple[str, int], Entry | None] = {}
     by_name: dict[str, list[tuple[str, Hit]]] = {}

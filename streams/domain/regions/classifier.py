@@ -123,14 +123,12 @@ class RegionClassifier:
         countries = gaz.countries
         labels: list[CountryLabel] = []
         regions: set[str] = set()
+        texts = {"title": title, "body": body}
         for code in kept:
             info = countries.get(code)
             if info is not None:
                 regions.update(info.regions)
-            evidence = tuple(
-                _evidence(f, a, b, (title if f == "title" else body)[a:b])
-                for f, a, b in spans[code][:MAX_EVIDENCE]
-            )
+            evidence = tuple([_evidence(f, a, b, texts[f][a:b]) for f, a, b in spans[code][:MAX_EVIDENCE]])
             labels.append(CountryLabel(code, info.name if info else code, scores[code] / top, evidence))
         return RegionResult(tuple(labels), kept[0] if kept else None, tuple(sorted(regions)))
 

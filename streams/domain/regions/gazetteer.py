@@ -80,8 +80,6 @@ class Entry:
     weight: float
     kind: str
     case: int
-    #: Accepted spellings for ``CASE_EXACT`` forms ("US", "U.S."), compared against the original text.
-    forms: frozenset[str] = frozenset()
     #: Context tags ("us_domestic", "bird", "us_place"...) read by the ambiguity resolver.
     tags: frozenset[str] = frozenset()
 
@@ -99,13 +97,9 @@ class CountryInfo:
 class Gazetteer:
     """Surface forms compiled for matching, plus the per-country facts needed to build a result."""
 
-    #: Forms matched case-insensitively (on ``fold(text)``), aligned with ``automaton`` pattern ids.
+    #: What each pattern of ``automaton`` means, by pattern id (see matching.py for what it scans).
     entries: list[Entry]
-    automaton: ahocorasick_rs.AhoCorasick
-    #: All-capitals forms ("US", "KCNA") matched case-sensitively on the original text. Kept apart so that
-    #: "us", "un", "pla" inside ordinary words never reach the Python loop.
-    exact_entries: list[Entry]
-    exact_automaton: ahocorasick_rs.AhoCorasick
+    automaton: ahocorasick_rs.BytesAhoCorasick
     countries: dict[str, CountryInfo]
     groups: dict[str, tuple[str, ...]]
     ambiguous: dict[str, str] = field(default_factory=dict)
@@ -150,6 +144,7 @@ class _Builder:
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
+        self.spellings: dict[str, set[str]] = {}  # folded key -> forms as written, for byte patterns
 
     def add(self, form: str, codes: Iterable[str], kind: str, tags: Iterable[str] = ()) -> None:
         form = " ".join(form.split())
@@ -161,32 +156,24 @@ class _Builder:
     def _add_one(self, form: str, codes: tuple[str, ...], kind: str, tags: frozenset[str]) -> None:
         key = fold(form)
         case = _case_of(form)
+        self.spellings.setdefault(key, set()).add(form)
         old = self.entries.get(key)
         if old is not None:
             if kind == "cue":  # cues only tag an existing form, never change what it names
-                self.entries[key] = _replace(old, tags=old.tags | tags)
+                self.entries[key] = _replace(old, tags=old.tags | tags, case=old.case)
                 return
             if _PRIORITY[kind] < _PRIORITY[old.kind]:
                 return
             if _PRIORITY[kind] == _PRIORITY[old.kind] and old.codes == codes:
-                # Same meaning spelled twice ("US" and "U.S."): remember both exact spellings.
-                forms = old.forms | {form} if case == CASE_EXACT else old.forms
-                self.entries[key] = _replace(
-                    old,
-                    forms=forms,
-                    tags=old.tags | tags,
-                    case=max(old.case, case) if case != CASE_ANY else old.case,
-                )
+                # Same meaning in two capitalisations ("TASS", "Tass"): accept the laxer one.
+                self.entries[key] = _replace(old, tags=old.tags | tags, case=min(old.case, case))
                 return
             tags = tags | old.tags
-        forms = frozenset({form}) if case == CASE_EXACT else frozenset()
-        self.entries[key] = Entry(key, codes, KIND_WEIGHTS[kind], kind, case, forms, tags)
+        self.entries[key] = Entry(key, codes, KIND_WEIGHTS[kind], kind, case, tags)
 
 
-def _replace(entry: Entry, **changes: Any) -> Entry:
-    values = {name: getattr(entry, name) for name in Entry.__slots__}
-    values.update(changes)
-    return Entry(**values)
+def _replace(entry: Entry, tags: frozenset[str], case: int) -> Entry:
+    return Entry(entry.key, entry.codes, entry.weight, entry.kind, case, tags)
 
 
 def _load_yaml(name: str) -> Any:
@@ -219,10 +206,12 @@ def _add_cities(b: _Builder, stoplist: set[str], capitals: dict[str, str]) -> No
         if len(name) < 4 or not name[:1].isupper() or name.isupper() or name in stoplist:
             continue
         key = fold(_ascii(name))
-        # Alternate names are many-lingual and noisy ("Soul" for Seoul): keep only spellings of the same
-        # name (accents, case); the length test skips the costly normalisation for nearly all of them.
+        # Alternate names are many-lingual and noisy ("Soul" for Seoul): keep only plain-ASCII spellings of
+        # the same name; curated exonyms (Kiev, Bombay, Rangoon...) live in aliases.yaml instead.
         names = {name}
-        names.update(a for a in city["alternatenames"] if len(a) == len(key) and fold(_ascii(a)) == key)
+        names.update(
+            a for a in city["alternatenames"] if len(a) == len(key) and a.isascii() and fold(a) == key
+        )
         per_country = by_key.setdefault(key, {})
         code: str = city["countrycode"]
         per_country[code] = max(per_country.get(code, 0), pop)
@@ -237,6 +226,42 @@ def _add_cities(b: _Builder, stoplist: set[str], capitals: dict[str, str]) -> No
         for form in forms[key]:
             if form not in stoplist:
                 b.add(form, (code,), kind, tags)
+
+
+def _byte_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for b in range(128):
+        if chr(b).isalnum():
+            table[b] = ord(chr(b).lower())
+    return bytes(table)
+
+
+#: Byte map applied to text before matching: ASCII letters and digits survive lower-cased, every other
+#: byte becomes a space. With a space put in front of each pattern, matches can only start at word
+#: starts, and "U.S.-led", "Kyiv’s", "Israel-Hamas" need no special cases.
+FOLD_TABLE: Final = _byte_table()
+
+
+def byte_pattern(form: str, table: bytes) -> bytes | None:
+    """``form`` as the automaton sees it: mapped through ``table``, led by one space; None if unusable."""
+    body = form.encode("ascii", "replace").translate(table).rstrip(b" ")  # as matching.scan sees text
+    if sum(ch != 0x20 for ch in body) < 2:  # nothing left to match once non-ASCII is blanked out
+        return None
+    return b" " + body
+
+
+def _byte_patterns(b: _Builder) -> tuple[list[Entry], list[bytes]]:
+    """Patterns for the automaton; on a clash the higher-priority entry keeps it."""
+    chosen: dict[bytes, Entry] = {}
+    for key, entry in b.entries.items():
+        for spelling in {key} | b.spellings[key]:
+            pattern = byte_pattern(spelling, FOLD_TABLE)
+            if pattern is None:
+                continue
+            old = chosen.get(pattern)
+            if old is None or _PRIORITY[entry.kind] > _PRIORITY[old.kind]:
+                chosen[pattern] = entry
+    return list(chosen.values()), list(chosen)
 
 
 def build_gazetteer() -> Gazetteer:
@@ -294,14 +319,10 @@ def build_gazetteer() -> Gazetteer:
         regions.update(name for name, codes in groups.items() if code in codes)
         countries[code] = CountryInfo(code, row["name"], row.get("subregion") or "", tuple(sorted(regions)))
 
-    leftmost_longest = ahocorasick_rs.MatchKind.LeftmostLongest
-    entries = [e for e in b.entries.values() if e.case != CASE_EXACT]
-    exact_forms = [(form, e) for e in b.entries.values() if e.case == CASE_EXACT for form in sorted(e.forms)]
+    entries, patterns = _byte_patterns(b)
     return Gazetteer(
         entries,
-        ahocorasick_rs.AhoCorasick([e.key for e in entries], matchkind=leftmost_longest),
-        [e for _, e in exact_forms],
-        ahocorasick_rs.AhoCorasick([f for f, _ in exact_forms], matchkind=leftmost_longest),
+        ahocorasick_rs.BytesAhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest),
         countries,
         groups,
         ambiguous,
