@@ -169,6 +169,23 @@ def test_georgia_the_us_state(rc: RegionClassifier) -> None:
     assert "Georgia" in {e.text for e in us.evidence}
 
 
+def test_georgians_follow_georgia(rc: RegionClassifier) -> None:
+    state = classify(
+        rc,
+        "Georgians head to the polls",
+        "ATLANTA (AP) — Georgians voted Tuesday in a primary for governor, with Republicans choosing "
+        "between two candidates endorsed by Gov. Brian Kemp.",
+    )
+    assert codes(state) == ["US"]
+    country = classify(
+        rc,
+        "Georgian Dream wins disputed vote",
+        "TBILISI (Reuters) - Georgian Dream won the parliamentary election, the commission said. "
+        "Georgians protested in Tbilisi.",
+    )
+    assert codes(country) == ["GE"]
+
+
 def test_jordan_the_country(rc: RegionClassifier) -> None:
     result = classify(
         rc,

@@ -22,6 +22,7 @@ _NOT_NAMES_TEXT: Final = """
     august september october november december a an this that its his her their our mr ms mrs"""
 _NOT_NAMES: Final = frozenset(_NOT_NAMES_TEXT.split())
 
+_GEORGIA: Final = "georgia"  # with "Georgian(s)", which name the state's residents too
 #: "Georgia" once context shows it is the US state.
 _GEORGIA_STATE: Final = Entry(
     "georgia", ("US",), KIND_WEIGHTS["state"], "state", CASE_CAP, frozenset({"us_place"})
@@ -86,10 +87,11 @@ def resolve(
     replace: dict[tuple[str, int], Entry | None] = {}
     by_name: dict[str, list[tuple[str, Hit]]] = {}
     for where, h in ambiguous:
-        by_name.setdefault(h[2].key, []).append((where, h))
+        key = h[2].key
+        by_name.setdefault(_GEORGIA if key.startswith(_GEORGIA) else key, []).append((where, h))
     for key, group in by_name.items():
         code = group[0][1][2].codes[0]
-        if key == "georgia":
+        if key == _GEORGIA:
             if tags["us_domestic"] + tags["us_place"] > support["GE"] + tags["caucasus"]:
                 replace.update(((where, h[0]), _GEORGIA_STATE) for where, h in group)
         elif key == "turkey":
