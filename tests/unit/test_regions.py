@@ -12,7 +12,7 @@ import pytest
 from streams.domain.model import Article, Evidence, RegionResult
 from streams.domain.regions import RegionClassifier
 from streams.domain.regions.ambiguity import is_title_case
-from streams.domain.regions.classifier import dateline_end
+from streams.domain.regions.classifier import credits_start, dateline_end
 from streams.domain.regions.gazetteer import fold
 
 pytestmark = pytest.mark.unit
@@ -479,3 +479,21 @@ def test_fast_evidence_equals_constructor() -> None:
 def test_all_caps_abbreviations_need_capitals(rc: RegionClassifier) -> None:
     assert codes(classify(rc, "Report", "TASS said the talks ended. Tass later corrected it.")) == ["RU"]
     assert classify(rc, "Report", "The kcna of it all; pla and idf are typos here.").countries == ()
+
+
+def test_credits_and_lists_of_bystanders_are_discounted(rc: RegionClassifier) -> None:
+    body = (
+        "VIENNA (AP) — Iran said Thursday it would continue enriching uranium after the U.N. nuclear "
+        "watchdog's board censured Tehran for failing to cooperate with inspectors. The resolution was "
+        "sponsored by Britain, France, Germany and the United States.\n\nIran's Foreign Minister Abbas "
+        "Araghchi called the move politically motivated.\n\nAssociated Press writers in Dubai, United Arab "
+        "Emirates, and Berlin contributed to this report."
+    )
+    result = classify(rc, "Iran says it will keep enriching uranium despite IAEA censure", body)
+    assert codes(result) == ["IR"]
+    assert credits_start(body) == body.index("Associated Press writers")
+    reuters = (
+        "Kenyan police fired tear gas. (Reporting by Duncan Miriri in Kampala; Editing by Alison Williams)"
+    )
+    assert reuters[credits_start(reuters) :].startswith("(Reporting by")
+    assert credits_start("No credits here.") == len("No credits here.")

@@ -13,7 +13,7 @@ from typing import Final
 from streams.domain.model import Article, CountryLabel, Evidence, Field, RegionResult
 from streams.domain.regions.ambiguity import resolve
 from streams.domain.regions.gazetteer import Gazetteer, build_gazetteer
-from streams.domain.regions.matching import scan
+from streams.domain.regions.matching import Hit, scan
 
 TITLE_WEIGHT: Final = 3.0
 DATELINE_WEIGHT: Final = 4.0
@@ -28,6 +28,8 @@ TAIL_START: Final = 2500
 RELATIVE_MIN: Final = 0.2
 ABSOLUTE_MIN: Final = 1.5
 MAX_EVIDENCE: Final = 10
+#: Members of a list of three or more places count this much: listed countries are usually bystanders.
+LIST_FACTOR: Final = 0.5
 
 #: "SEOUL, April 15 (UPI) --", "KYIV, Ukraine (AP) —", "WASHINGTON (Reuters) -", "BEIRUT, Lebanon —".
 _DATELINE: Final = re.compile(
@@ -46,6 +48,51 @@ def lead_end(body: str, start: int) -> int:
     """End of the lead: the first paragraph break after ``start``, at most ``LEAD_CHARS`` later."""
     brk = body.find("\n", start + 80, start + LEAD_CHARS)
     return brk if brk != -1 else start + LEAD_CHARS
+
+
+#: Sign-off lines ("AP writers in Berlin contributed to this report.", "(Reporting by X in Seoul; Editing
+#: by Y)") name where reporters sat, not what the story is about.
+_CREDIT_MARKERS: Final = (
+    "contributed to this report",
+    "contributed reporting",
+    "Reporting by",
+    "Writing by",
+    "Editing by",
+    "Compiled by",
+)
+_CREDITS_WINDOW: Final = 600
+
+
+def credits_start(body: str) -> int:
+    """Index where the closing credits start (``len(body)`` when there are none)."""
+    floor = len(body) - _CREDITS_WINDOW
+    cut = len(body)
+    for marker in _CREDIT_MARKERS:
+        i = body.find(marker, max(floor, 0))
+        if i != -1:
+            sentence = max(body.rfind("\n", 0, i) + 1, body.rfind(". ", 0, i) + 2, body.rfind("(", 0, i), 0)
+            cut = min(cut, sentence)
+    return cut
+
+
+#: Words that join the names of a list ("Britain, France, Germany and the United States").
+_LIST_JOINS: Final = frozenset(
+    {", ", " and ", ", and ", " and the ", ", and the ", " or ", ", or ", ", the "}
+)
+
+
+def _enumerated(body: str, hits: list[Hit]) -> set[int]:
+    """Indices of hits inside lists of three or more places: sponsors, reactions, neighbours."""
+    out: set[int] = set()
+    run = 0
+    for k in range(1, len(hits)):
+        if body[hits[k - 1][1] : hits[k][0]] in _LIST_JOINS:
+            run += 1
+            if run >= 2:
+                out.update(range(k - run, k + 1))
+        else:
+            run = 0
+    return out
 
 
 class RegionClassifier:
@@ -87,11 +134,15 @@ class RegionClassifier:
                         spans[code] = [("title", start, end)]
         dl = dateline_end(body)
         lead = lead_end(body, dl)
+        credits = credits_start(body)
+        listed = _enumerated(body, body_hits)
         dateline: dict[str, float] = {}  # strongest dateline mention per country
-        for start, end, entry in body_hits:
+        for k, (start, end, entry) in enumerate(body_hits):
             weight = entry.weight
-            if not weight:
+            if not weight or start >= credits:
                 continue
+            if k in listed:
+                weight *= LIST_FACTOR
             if start < dl:
                 for code in entry.codes:
                     dateline[code] = max(dateline.get(code, 0.0), weight)
