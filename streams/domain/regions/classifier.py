@@ -79,19 +79,23 @@ def credits_start(body: str) -> int:
 _LIST_JOINS: Final = frozenset(
     {", ", " and ", ", and ", " and the ", ", and the ", " or ", ", or ", ", the "}
 )
+_LONGEST_JOIN: Final = max(len(j) for j in _LIST_JOINS)
 
 
 def _enumerated(body: str, hits: list[Hit]) -> set[int]:
     """Indices of hits inside lists of three or more places: sponsors, reactions, neighbours."""
     out: set[int] = set()
     run = 0
-    for k in range(1, len(hits)):
-        if body[hits[k - 1][1] : hits[k][0]] in _LIST_JOINS:
+    prev_end = -100
+    for k, (start, end, _) in enumerate(hits):
+        # The length test keeps the slice (and the set lookup) off the common path.
+        if start - prev_end <= _LONGEST_JOIN and body[prev_end:start] in _LIST_JOINS:
             run += 1
             if run >= 2:
                 out.update(range(k - run, k + 1))
         else:
             run = 0
+        prev_end = end
     return out
 
 
