@@ -1,0 +1,216 @@
+"""Which countries, sub-regions and groups an article is substantially about.
+
+A mention counts more where editors put what matters: the title, the dateline ("SEOUL, April 15 (UPI)
+--") and the lead paragraph. Countries far behind the leader, or seen only in passing, are dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Final
+
+from streams.domain.model import Article, CountryLabel, Evidence, Field, RegionResult
+from streams.domain.regions.ambiguity import resolve
+from streams.domain.regions.gazetteer import Gazetteer, build_gazetteer
+from streams.domain.regions.matching import Hit, scan
+
+TITLE_WEIGHT: Final = 3.0
+DATELINE_WEIGHT: Final = 4.0
+LEAD_WEIGHT: Final = 2.0
+BODY_WEIGHT: Final = 1.0
+#: Background paragraphs at the end of long stories rarely name what the story is about.
+TAIL_WEIGHT: Final = 0.7
+LEAD_CHARS: Final = 400
+TAIL_START: Final = 2500
+#: A country needs this share of the top score and this absolute score to be listed: one mention in
+#: the body (1.0) is not enough, one in the title (3.0) or lead (2.0) is.
+RELATIVE_MIN: Final = 0.2
+ABSOLUTE_MIN: Final = 1.5
+MAX_EVIDENCE: Final = 10
+#: Members of a list of three or more places count this much: listed countries are usually bystanders.
+LIST_FACTOR: Final = 0.5
+
+#: "SEOUL, April 15 (UPI) --", "KYIV, Ukraine (AP) —", "WASHINGTON (Reuters) -", "BEIRUT, Lebanon —".
+_DATELINE: Final = re.compile(
+    r"\s*[A-Z][A-Z'’.\-]+(?: [A-Z][A-Z'’.\-]+)*(?=[ ,(:—–-])[^\n]{0,80}?"
+    r"(?:\)\s*(?:--|—|–|-)?|\s(?:--|—|–|-)\s|:\s)"
+)
+
+
+def dateline_end(body: str) -> int:
+    """Index just past the dateline at the start of ``body``, or 0 when there is none."""
+    m = _DATELINE.match(body, 0, 160)
+    return m.end() if m else 0
+
+
+def lead_end(body: str, start: int) -> int:
+    """End of the lead: the first paragraph break after ``start``, at most ``LEAD_CHARS`` later."""
+    brk = body.find("\n", start + 80, start + LEAD_CHARS)
+    return brk if brk != -1 else start + LEAD_CHARS
+
+
+#: Sign-off lines ("AP writers in Berlin contributed to this report.", "(Reporting by X in Seoul; Editing
+#: by Y)") name where reporters sat, not what the story is about.
+_CREDIT_MARKERS: Final = (
+    "contributed to this report",
+    "contributed reporting",
+    "Reporting by",
+    "Writing by",
+    "Editing by",
+    "Compiled by",
+)
+_CREDITS_WINDOW: Final = 600
+
+
+def credits_start(body: str) -> int:
+    """Index where the closing credits start (``len(body)`` when there are none)."""
+    floor = len(body) - _CREDITS_WINDOW
+    cut = len(body)
+    for marker in _CREDIT_MARKERS:
+        i = body.find(marker, max(floor, 0))
+        if i != -1:
+            sentence = max(body.rfind("\n", 0, i) + 1, body.rfind(". ", 0, i) + 2, body.rfind("(", 0, i), 0)
+            cut = min(cut, sentence)
+    return cut
+
+
+#: Words that join the names of a list ("Britain, France, Germany and the United States").
+_LIST_JOINS: Final = frozenset(
+    {", ", " and ", ", and ", " and the ", ", and the ", " or ", ", or ", ", the "}
+)
+_LONGEST_JOIN: Final = max(len(j) for j in _LIST_JOINS)
+
+
+def _enumerated(body: str, hits: list[Hit]) -> set[int]:
+    """Indices of hits inside lists of three or more places: sponsors, reactions, neighbours."""
+    out: set[int] = set()
+    run = 0
+    prev_end = -100
+    for k, (start, end, _) in enumerate(hits):
+        # The length test keeps the slice (and the set lookup) off the common path.
+        if start - prev_end <= _LONGEST_JOIN and body[prev_end:start] in _LIST_JOINS:
+            run += 1
+            if run >= 2:
+                out.update(range(k - run, k + 1))
+        else:
+            run = 0
+        prev_end = end
+    return out
+
+
+class RegionClassifier:
+    """Scores countries mentioned in an article; stateless after construction, safe to share."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        self._gaz = gazetteer
+
+    @classmethod
+    def default(cls) -> RegionClassifier:
+        """The classifier over the packaged data, built once per process."""
+        return _default()
+
+    @property
+    def gazetteer(self) -> Gazetteer:
+        return self._gaz
+
+    def classify(self, article: Article) -> RegionResult:
+        gaz = self._gaz
+        title, body = article.title, article.body
+        title_hits = scan(gaz, title)
+        body_hits = scan(gaz, body)
+        if not title_hits and not body_hits:
+            return _EMPTY
+        title_hits, body_hits = resolve(title, title_hits, body, body_hits)
+
+        # Evidence objects are built only for the countries kept: most mentions are scored, then dropped.
+        scores: dict[str, float] = {}
+        spans: dict[str, list[tuple[Field, int, int]]] = {}
+        for start, end, entry in title_hits:
+            gain = entry.weight * TITLE_WEIGHT
+            if gain:
+                for code in entry.codes:
+                    if code in scores:
+                        scores[code] += gain
+                        spans[code].append(("title", start, end))
+                    else:
+                        scores[code] = gain
+                        spans[code] = [("title", start, end)]
+        dl = dateline_end(body)
+        lead = lead_end(body, dl)
+        credits = credits_start(body)
+        listed = _enumerated(body, body_hits)
+        dateline: dict[str, float] = {}  # strongest dateline mention per country
+        for k, (start, end, entry) in enumerate(body_hits):
+            weight = entry.weight
+            if not weight or start >= credits:
+                continue
+            if k in listed:
+                weight *= LIST_FACTOR
+            if start < dl:
+                for code in entry.codes:
+                    dateline[code] = max(dateline.get(code, 0.0), weight)
+                gain = 0.0
+            elif start < lead:
+                gain = weight * LEAD_WEIGHT
+            elif start < TAIL_START:
+                gain = weight * BODY_WEIGHT
+            else:
+                gain = weight * TAIL_WEIGHT
+            for code in entry.codes:
+                if code in scores:
+                    scores[code] += gain
+                    spans[code].append(("body", start, end))
+                else:
+                    scores[code] = gain
+                    spans[code] = [("body", start, end)]
+        for code, weight in dateline.items():
+            # Bureaus file from hubs ("BANGKOK" for Myanmar, "CAIRO" for Sudan): the dateline is a strong
+            # signal only when the title or lead also names the country.
+            backed = any(f == "title" or a < lead for f, a, _ in spans[code] if a >= dl or f == "title")
+            scores[code] += weight * (DATELINE_WEIGHT if backed else BODY_WEIGHT)
+        if not scores:
+            return _EMPTY
+
+        top = max(scores.values())
+        floor = max(ABSOLUTE_MIN, RELATIVE_MIN * top)
+        kept = sorted((c for c, s in scores.items() if s >= floor), key=lambda c: (-scores[c], c))
+        countries = gaz.countries
+        labels: list[CountryLabel] = []
+        regions: set[str] = set()
+        texts = {"title": title, "body": body}
+        for code in kept:
+            info = countries.get(code)
+            if info is not None:
+                regions.update(info.regions)
+            evidence = tuple([_evidence(f, a, b, texts[f][a:b]) for f, a, b in spans[code][:MAX_EVIDENCE]])
+            labels.append(CountryLabel(code, info.name if info else code, scores[code] / top, evidence))
+        return RegionResult(tuple(labels), kept[0] if kept else None, tuple(sorted(regions)))
+
+
+_EMPTY: Final = RegionResult((), None, ())
+
+_new = object.__new__
+_set_field = vars(Evidence)["field"].__set__  # the slot descriptors of the frozen dataclass
+_set_start = vars(Evidence)["start"].__set__
+_set_end = vars(Evidence)["end"].__set__
+_set_text = vars(Evidence)["text"].__set__
+
+
+def _evidence(field: Field, start: int, end: int, text: str) -> Evidence:
+    """``Evidence(field, start, end, text)`` at half the cost of the frozen dataclass ``__init__``.
+
+    Up to 10 spans per listed country are built per article, which made ``__init__`` a visible share of
+    ``classify``; writing the slots directly is equivalent (tests compare against the real constructor).
+    """
+    ev: Evidence = _new(Evidence)
+    _set_field(ev, field)
+    _set_start(ev, start)
+    _set_end(ev, end)
+    _set_text(ev, text)
+    return ev
+
+
+@functools.cache
+def _default() -> RegionClassifier:
+    return RegionClassifier(build_gazetteer())
