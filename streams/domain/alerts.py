@@ -34,11 +34,13 @@ def route(
     regions: RegionResult,
     threats: ThreatResult,
     created_at: str,
+    rendered: Rendered | None = None,
 ) -> list[Alert]:
     """Alerts for every subscription the story matches.
 
     Stateless on purpose: the pipeline routes only the first article of a story, and ids are
-    deterministic, so no alert bookkeeping has to survive a restart.
+    deterministic, so no alert bookkeeping has to survive a restart. ``rendered`` reuses the JSON
+    form of the labels the classified document already built.
     """
     if not threats.threats or threats.severity.level == "none":
         return []
@@ -49,10 +51,11 @@ def route(
         match = sub.match(codes, regions.regions, types, threats.severity.level, article.title, article.body)
         if match is None:
             continue
-        countries = [c for c in regions.countries if c.code in match.places] or list(regions.countries)
-        matched_threats = [t for t in threats.threats if t.type in match.threats]
-        evidence = [e.to_dict() for c in countries for e in c.evidence[:3]]
-        evidence += [e.to_dict() for t in matched_threats for e in t.evidence[:3]]
+        r = rendered or Rendered.of(regions, threats)
+        places = set(match.places)
+        matched_countries = [c for c in r.countries if c["code"] in places] or r.countries
+        evidence = [e for c in matched_countries for e in c["evidence"][:3]]
+        evidence += [e for t in r.threats if t["type"] in match.threats for e in t["evidence"][:3]]
         evidence += [e.to_dict() for e in match.keyword_evidence]
         doc: dict[str, Any] = {
             "alert_id": alert_id(sub.id, story_id),
@@ -66,11 +69,11 @@ def route(
                 "url": article.url,
                 "published_at": article.published_at,
             },
-            "countries": [c.to_dict() for c in regions.countries],
+            "countries": r.countries,
             "primary_country": regions.primary_country,
             "regions": list(regions.regions),
-            "threats": [t.to_dict() for t in threats.threats],
-            "severity": threats.severity.to_dict(),
+            "threats": r.threats,
+            "severity": r.severity,
             "matched": {
                 "places": list(match.places),
                 "threats": list(match.threats),
@@ -83,3 +86,20 @@ def route(
         }
         alerts.append(Alert(sub, doc))
     return alerts
+
+
+@dataclass(slots=True, frozen=True)
+class Rendered:
+    """Labels in their JSON form, built once per article and shared by every document about it."""
+
+    countries: list[dict[str, Any]]
+    threats: list[dict[str, Any]]
+    severity: dict[str, Any]
+
+    @classmethod
+    def of(cls, regions: RegionResult, threats: ThreatResult) -> Rendered:
+        return cls(
+            [c.to_dict() for c in regions.countries],
+            [t.to_dict() for t in threats.threats],
+            threats.severity.to_dict(),
+        )

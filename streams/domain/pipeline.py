@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from streams.domain.alerts import Alert, route
+from streams.domain.alerts import Alert, Rendered, route
 from streams.domain.dedup import DedupConfig, StoryIndex, fingerprint
 from streams.domain.ingest import Rejection, RejectReason, b64, parse_article
 from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult
@@ -111,7 +111,8 @@ class Pipeline:
             timings["threats"] = t3 - t2
             stage = "route"
             created = utc_iso(now)
-            alerts = route(self.subscriptions, article, verdict.story_id, regions, threats, created)
+            rendered = Rendered.of(regions, threats)
+            alerts = route(self.subscriptions, article, verdict.story_id, regions, threats, created, rendered)
             timings["route"] = time.perf_counter() - t3
         except Exception as exc:  # poison input must not stop the stream: dead-letter it with the cause
             return self.dead_letter(
@@ -119,7 +120,7 @@ class Pipeline:
                 origin,
                 Rejection("processing_error", f"{stage} failed: {type(exc).__name__}: {exc}", article.id),
             )
-        doc = classified_doc(article, verdict.story_id, regions, threats, created, timings)
+        doc = classified_doc(article, verdict.story_id, regions, threats, created, timings, rendered)
         doc["origin"] = dict(origin)
         return Outcome("classified", doc, article.id, alerts, stage_seconds=timings)
 
@@ -166,15 +167,17 @@ def classified_doc(
     threats: ThreatResult,
     classified_at: str,
     timings: Mapping[str, float],
+    rendered: Rendered | None = None,
 ) -> dict[str, Any]:
+    r = rendered or Rendered.of(regions, threats)
     doc = article.to_dict()
     doc.update(
         story_id=story_id,
-        countries=[c.to_dict() for c in regions.countries],
+        countries=r.countries,
         primary_country=regions.primary_country,
         regions=list(regions.regions),
-        threats=[t.to_dict() for t in threats.threats],
-        severity=threats.severity.to_dict(),
+        threats=r.threats,
+        severity=r.severity,
         taxonomy_version=threats.taxonomy_version,
         classified_at=classified_at,
         timings_ms={k: round(v * 1000, 4) for k, v in timings.items()},

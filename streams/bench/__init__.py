@@ -1,0 +1,1 @@
+"""Benchmarks: in-process pipeline throughput, end to end through Kafka, baselines, memory."""
