@@ -7,7 +7,7 @@ from typing import Any
 
 import xxhash
 
-from streams.domain.model import Article, RegionResult, ThreatResult
+from streams.domain.model import Article, Evidence, RegionResult, ThreatResult
 from streams.domain.subscriptions import Subscription, SubscriptionBook
 
 
@@ -99,7 +99,25 @@ class Rendered:
     @classmethod
     def of(cls, regions: RegionResult, threats: ThreatResult) -> Rendered:
         return cls(
-            [c.to_dict() for c in regions.countries],
-            [t.to_dict() for t in threats.threats],
+            [_label(c.code, "code", c.name, c.score, c.evidence) for c in regions.countries],
+            [_label(t.type, "type", None, t.score, t.evidence) for t in threats.threats],
             threats.severity.to_dict(),
         )
+
+
+#: Spans kept per label in emitted documents: the strongest (title, dateline, lead) come first, and
+#: five are enough for a person to see why; more only grows every message.
+MAX_EVIDENCE = 5
+
+
+def _label(
+    ident: str, key: str, name: str | None, score: float, evidence: tuple[Evidence, ...]
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {key: ident}
+    if name is not None:
+        doc["name"] = name
+    doc["score"] = round(score, 4)
+    doc["evidence"] = [
+        {"field": e.field, "start": e.start, "end": e.end, "text": e.text} for e in evidence[:MAX_EVIDENCE]
+    ]
+    return doc

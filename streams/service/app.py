@@ -185,10 +185,10 @@ class WirewatchService:
             await self.emit(outcome, message.timestamp)
         for event in events:
             await stream.ack(event)
-        last = events[-1].message
-        self.metrics.consumer_lag.labels(last.topic, str(last.partition)).set(
-            max(0, (self.app.consumer.highwater(last.tp) or 0) - last.offset - 1)
-        )
+        last_offsets = {event.message.tp: event.message.offset for event in events}
+        for tp, offset in last_offsets.items():
+            highwater = self.app.consumer.highwater(tp) or 0
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))
 
     async def emit(self, outcome: Outcome, record_timestamp: float | None) -> None:
         m = self.metrics
