@@ -67,6 +67,10 @@ def _add_service_commands(sub: Any) -> None:
 
     add_client_commands(sub)
 
+    from streams.bench.run import add_bench_parser
+
+    add_bench_parser(sub)
+
 
 def _lazy(module: str, name: str) -> Any:
     def run(args: argparse.Namespace) -> int:

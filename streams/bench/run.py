@@ -1,0 +1,105 @@
+"""``wirewatch bench``: one command, one run, a table for people or JSON for programs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+
+from streams.bench.corpus import corpus_name
+from streams.bench.inprocess import throughput
+
+
+def add_bench_parser(sub: Any) -> None:
+    p = sub.add_parser("bench", help="measure throughput, latency and memory")
+    p.add_argument("--quick", action="store_true", help="a short run (< 60 s) for smoke checks")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.add_argument("--modes", default="inprocess,memory", help="comma-separated: inprocess, memory")
+    p.set_defaults(func=cmd_bench)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "processor": _cpu_model(),
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def memory_run(n: int) -> dict[str, Any]:
+    """Each size in a fresh process, so its peak RSS is its own."""
+    out = subprocess.run(
+        [sys.executable, "-m", "streams.bench.inprocess", str(n)], capture_output=True, check=True, timeout=7200
+    )
+    result: dict[str, Any] = orjson.loads(out.stdout.splitlines()[-1])
+    return result
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "corpus": corpus_name(),
+        "quick": bool(args.quick),
+        "inprocess_articles_per_s": None,
+        "inprocess_stage_us": None,
+        "e2e_articles_per_s": None,
+        "raw_aiokafka_per_s": None,
+        "faust_passthrough_per_s": None,
+        "p99_ms_at_500": None,
+        "rss_mb_100k": None,
+        "rss_mb_1m": None,
+    }
+    if "inprocess" in modes:
+        t = throughput(2_000 if args.quick else 20_000)
+        result["inprocess_articles_per_s"] = round(t.per_second, 1)
+        result["inprocess_stage_us"] = {k: round(v, 1) for k, v in t.stage_us.items()}
+        result["inprocess_outcomes"] = dict(t.outcomes)
+    if "memory" in modes:
+        small, large = (5_000, 20_000) if args.quick else (100_000, 1_000_000)
+        runs = [memory_run(small), memory_run(large)]
+        result["memory_runs"] = runs
+        if not args.quick:
+            result["rss_mb_100k"] = round(runs[0]["rss_mb"], 1)
+            result["rss_mb_1m"] = round(runs[1]["rss_mb"], 1)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render(result))
+    return 0
+
+
+def render(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"machine: {m['processor']} x{m['cpu_count']}, Python {m['python']}",
+        f"corpus:  {result['corpus']}{' (quick)' if result['quick'] else ''}",
+        "",
+    ]
+    if result["inprocess_articles_per_s"] is not None:
+        lines.append(f"in-process pipeline      {result['inprocess_articles_per_s']:>10,.0f} articles/s (one core)")
+        stages = ", ".join(f"{k} {v:.0f}" for k, v in result["inprocess_stage_us"].items())
+        lines.append(f"  per stage (µs/article): {stages}")
+    for run in result.get("memory_runs", []):
+        lines.append(
+            f"peak RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB"
+            f"  (live dedup entries {run['dedup_entries']:,})"
+        )
+    return "\n".join(lines)
