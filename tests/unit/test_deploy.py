@@ -32,7 +32,7 @@ def test_compose_services_and_versions() -> None:
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
     worker = services["worker"]
     assert worker["build"]["dockerfile"] == "deploy/Dockerfile"
-    assert worker["environment"]["WIREWATCH_WEB_HOST"] == "0.0.0.0"  # noqa: S104 - inside the container
+    assert worker["environment"]["WIREWATCH_WEB_HOST"] == "0.0.0.0"  # inside the container
     assert (ROOT / worker["build"]["dockerfile"]).exists()
 
 
