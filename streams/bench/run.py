@@ -19,7 +19,11 @@ def add_bench_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="measure throughput, latency and memory")
     p.add_argument("--quick", action="store_true", help="a short run (< 60 s) for smoke checks")
     p.add_argument("--json", action="store_true", help="machine-readable result")
-    p.add_argument("--modes", default="inprocess,memory", help="comma-separated: inprocess, memory")
+    p.add_argument(
+        "--modes",
+        default="inprocess,e2e,memory",
+        help="comma-separated: inprocess, e2e (with baselines), memory",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -75,13 +79,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result["inprocess_articles_per_s"] = round(t.per_second, 1)
         result["inprocess_stage_us"] = {k: round(v, 1) for k, v in t.stage_us.items()}
         result["inprocess_outcomes"] = dict(t.outcomes)
-    if "memory" in modes:
-        small, large = (5_000, 20_000) if args.quick else (100_000, 1_000_000)
-        runs = [memory_run(small), memory_run(large)]
+    if "e2e" in modes:
+        from streams.bench.corpus import articles
+        from streams.bench.e2e import run as run_e2e
+
+        n = 2_000 if args.quick else 20_000
+        rates = (500.0,) if args.quick else (100.0, 500.0, 2_000.0)
+        e2e = run_e2e(list(articles(n)), rates, seconds=3.0 if args.quick else 20.0)
+        result["e2e_articles_per_s"] = e2e["wirewatch_per_s"]
+        result["raw_aiokafka_per_s"] = e2e["raw_aiokafka_per_s"]
+        result["faust_passthrough_per_s"] = e2e["faust_passthrough_per_s"]
+        result["latency"] = e2e["latency"]
+        result["p99_ms_at_500"] = next((x["p99_ms"] for x in e2e["latency"] if x["rate"] == 500.0), None)
+        result["ratio_vs_raw_aiokafka"] = round(e2e["wirewatch_per_s"] / e2e["raw_aiokafka_per_s"], 3)
+        result["ratio_vs_faust_passthrough"] = round(
+            e2e["wirewatch_per_s"] / e2e["faust_passthrough_per_s"], 3
+        )
+    if "memory" in modes and not args.quick:
+        runs = [memory_run(100_000), memory_run(1_000_000)]
         result["memory_runs"] = runs
-        if not args.quick:
-            result["rss_mb_100k"] = round(runs[0]["rss_mb"], 1)
-            result["rss_mb_1m"] = round(runs[1]["rss_mb"], 1)
+        result["rss_mb_100k"] = round(runs[0]["rss_mb"], 1)
+        result["rss_mb_1m"] = round(runs[1]["rss_mb"], 1)
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -101,6 +119,19 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"in-process pipeline      {rate:>10,.0f} articles/s (one core)")
         stages = ", ".join(f"{k} {v:.0f}" for k, v in result["inprocess_stage_us"].items())
         lines.append(f"  per stage (µs/article): {stages}")
+    if result["e2e_articles_per_s"] is not None:
+        lines.append(f"end to end (Wirewatch)   {result['e2e_articles_per_s']:>10,.0f} articles/s")
+        lines.append(f"raw aiokafka passthrough {result['raw_aiokafka_per_s']:>10,.0f} records/s")
+        lines.append(f"Faust passthrough agent  {result['faust_passthrough_per_s']:>10,.0f} records/s")
+        lines.append(
+            f"  ratio Wirewatch / raw aiokafka {result['ratio_vs_raw_aiokafka']:.2f},"
+            f" / Faust passthrough {result['ratio_vs_faust_passthrough']:.2f}"
+        )
+        lines.extend(
+            f"latency at {x['rate']:>6,.0f}/s: p50 {x['p50_ms']:.0f} ms, p95 {x['p95_ms']:.0f} ms,"
+            f" p99 {x['p99_ms']:.0f} ms  (n={x['n']})"
+            for x in result["latency"]
+        )
     lines.extend(
         f"peak RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB"
         f"  (live dedup entries {run['dedup_entries']:,})"

@@ -1,0 +1,278 @@
+"""End-to-end benchmarks through a real local broker: Wirewatch against two passthrough baselines.
+
+Every target reads the same pre-built records from its own input topic and writes one output record
+per input (Wirewatch: its outcome topics), keyed by the input key. Throughput comes from the output
+records' broker timestamps (first to last), latency from output timestamp minus the input's publish
+timestamp, so the measuring consumer's own delays do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.localkafka import KafkaConfig, LocalKafka
+from streams.localkafka.admin import create_topics
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def local_broker() -> Iterator[str]:
+    """WIREWATCH_BENCH_BROKER if set, else a private broker with full JIT, stopped afterwards."""
+    external = os.environ.get("WIREWATCH_BENCH_BROKER")
+    if external:
+        yield external
+        return
+    with tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp:
+        config = replace(
+            KafkaConfig.from_env(),
+            data_dir=Path(tmp),
+            port=_free_port(),
+            controller_port=_free_port(),
+            jvm_opts=(),
+            heap="1g",
+        )
+        kafka = LocalKafka(config)
+        kafka.start(wait=120.0)
+        try:
+            yield kafka.bootstrap
+        finally:
+            kafka.stop()
+
+
+@dataclass
+class Target:
+    name: str
+    input_topic: str
+    output_topics: list[str]
+    argv: list[str]
+    env: dict[str, str]
+
+
+def targets(bootstrap: str) -> list[Target]:
+    tag = uuid.uuid4().hex[:8]
+    py = sys.executable
+    raw_in, raw_out = f"bench.{tag}.raw.in", f"bench.{tag}.raw.out"
+    faust_in, faust_out = f"bench.{tag}.faust.in", f"bench.{tag}.faust.out"
+    ww = f"bench.{tag}.ww"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
+    ww_env = {
+        **env,
+        "WIREWATCH_BROKER": bootstrap,
+        "WIREWATCH_APP_ID": f"bench-ww-{tag}",
+        "WIREWATCH_STORE": "memory://",
+        "WIREWATCH_DATA_DIR": tempfile.mkdtemp(prefix="wirewatch-bench-state-"),
+        "WIREWATCH_WEB_PORT": str(_free_port()),
+        "WIREWATCH_LOG_LEVEL": "warning",
+        "WIREWATCH_TOPIC_ARTICLES": f"{ww}.articles",
+        "WIREWATCH_TOPIC_CLASSIFIED": f"{ww}.classified",
+        "WIREWATCH_TOPIC_DUPLICATES": f"{ww}.duplicates",
+        "WIREWATCH_TOPIC_DEADLETTER": f"{ww}.deadletter",
+        "WIREWATCH_TOPIC_ALERTS": f"{ww}.alerts",
+        "WIREWATCH_TOPIC_SUBSCRIPTIONS": f"{ww}.subscriptions",
+        "WIREWATCH_ALERT_TOPIC_PREFIX": f"{ww}.alerts.",
+    }
+    return [
+        Target(
+            "raw_aiokafka",
+            raw_in,
+            [raw_out],
+            [py, "-m", "streams.bench.passthrough", "raw", raw_in, raw_out, bootstrap],
+            env,
+        ),
+        Target(
+            "faust_passthrough",
+            faust_in,
+            [faust_out],
+            [py, "-m", "streams.bench.passthrough", "faust", faust_in, faust_out, bootstrap],
+            env,
+        ),
+        Target(
+            "wirewatch",
+            f"{ww}.articles",
+            [f"{ww}.classified", f"{ww}.duplicates", f"{ww}.deadletter"],
+            [py, "-m", "streams.cli", "worker"],
+            ww_env,
+        ),
+    ]
+
+
+async def _produce(
+    bootstrap: str, topic: str, records: Sequence[bytes], rate: float = 0.0
+) -> dict[bytes, int]:
+    """Publish records keyed ``b"r<i>"``; returns key -> publish timestamp (ms)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=1 if rate else 20, max_batch_size=262144
+    )
+    await producer.start()
+    sent: dict[bytes, int] = {}
+    start = time.perf_counter()
+    try:
+        for i, value in enumerate(records):
+            if rate:
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            key = b"r%d" % i
+            ts = int(time.time() * 1000)
+            sent[key] = ts
+            await producer.send(topic, value, key=key, timestamp_ms=ts)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def _collect(bootstrap: str, topics: list[str], expect: int, wait_s: float) -> list[tuple[bytes, int]]:
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out: list[tuple[bytes, int]] = []
+    deadline = time.monotonic() + wait_s
+    try:
+        while len(out) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batch.values():
+                out.extend((r.key or b"", r.timestamp) for r in records)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def _rekey(records: Sequence[bytes], target: Target) -> list[bytes]:
+    """Wirewatch keys its outputs by article id: make the ids the benchmark keys."""
+    if target.name != "wirewatch":
+        return list(records)
+    import orjson
+
+    out = []
+    for i, raw in enumerate(records):
+        doc = orjson.loads(raw)
+        doc["id"] = f"r{i}"
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def _create(bootstrap: str, target: Target) -> None:
+    """Topics exist before anyone subscribes: a group-less consumer would not see them for minutes."""
+    asyncio.run(create_topics(bootstrap, [target.input_topic, *target.output_topics]))
+
+
+@contextmanager
+def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (log_dir / f"{target.name}.log").open("wb")
+    proc = subprocess.Popen(
+        target.argv, env=target.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
+def saturation(bootstrap: str, target: Target, records: Sequence[bytes], log_dir: Path) -> float:
+    """Records/s when the whole backlog is waiting in the input topic before the target starts."""
+    values = _rekey(records, target)
+    _create(bootstrap, target)
+    asyncio.run(_produce(bootstrap, target.input_topic, values))
+    with running(target, log_dir):
+        outputs = asyncio.run(_collect(bootstrap, target.output_topics, len(values), wait_s=600))
+    if len(outputs) < len(values):
+        raise RuntimeError(f"{target.name}: {len(outputs)}/{len(values)} outputs (see {log_dir})")
+    stamps = sorted(ts for _, ts in outputs)
+    span = max((stamps[-1] - stamps[0]) / 1000.0, 1e-3)
+    return (len(stamps) - 1) / span
+
+
+def latency(
+    bootstrap: str, target: Target, records: Sequence[bytes], rate: float, log_dir: Path, warmup: int = 200
+) -> dict[str, float]:
+    """Publish-to-output latency percentiles (ms) at a fixed offered load, target already warm."""
+    values = _rekey(records, target)
+    _create(bootstrap, target)
+
+    async def go() -> tuple[dict[bytes, int], list[tuple[bytes, int]]]:
+        collector = asyncio.create_task(
+            _collect(bootstrap, target.output_topics, len(values) + warmup, wait_s=len(values) / rate + 120)
+        )
+        await asyncio.sleep(2.0)  # consumer assigned before the first record
+        sent = await _produce(bootstrap, target.input_topic, values, rate=rate)
+        return sent, await collector
+
+    with running(target, log_dir):
+        warm = _rekey([records[i % len(records)] for i in range(warmup)], target)
+        warm_keys = [b"w%d" % i for i in range(warmup)]
+        asyncio.run(_warm(bootstrap, target, warm, warm_keys))
+        sent, outputs = asyncio.run(go())
+    lat = sorted(ts - sent[key] for key, ts in outputs if key in sent)
+    if not lat:
+        raise RuntimeError(f"{target.name}: no outputs at {rate}/s (see {log_dir})")
+
+    def pct(p: float) -> float:
+        return float(lat[min(len(lat) - 1, int(p * len(lat)))])
+
+    return {"rate": rate, "n": len(lat), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
+
+
+async def _warm(bootstrap: str, target: Target, values: list[bytes], keys: list[bytes]) -> None:
+    """Start-up (group join, recovery) must not count as latency: send a warm-up batch and wait for it."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in zip(keys, values, strict=True):
+            if target.name == "wirewatch":
+                import orjson
+
+                value = orjson.dumps({**orjson.loads(value), "id": key.decode()})
+            await producer.send(target.input_topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await _collect(bootstrap, target.output_topics, len(values), wait_s=180)
+
+
+def run(records: Sequence[bytes], rates: Sequence[float], seconds: float) -> dict[str, Any]:
+    """Saturation throughput of all three targets, then latency of Wirewatch at each offered load."""
+    result: dict[str, Any] = {}
+    with local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-bench-logs-") as logs:
+        log_dir = Path(logs)
+        for target in targets(bootstrap):
+            result[f"{target.name}_per_s"] = round(saturation(bootstrap, target, records, log_dir), 1)
+        result["latency"] = []
+        for rate in rates:
+            target = targets(bootstrap)[-1]
+            n = max(int(rate * seconds), 200)
+            sample = [records[i % len(records)] for i in range(n)]
+            result["latency"].append(latency(bootstrap, target, sample, rate, log_dir))
+    return result
