@@ -135,7 +135,13 @@ class ThreatClassifier:
                 if window is None:
                     applies = mod_field[mi] is None or mod_field[mi] == mfld
                 else:
-                    applies = mfld == fld and max(ms - end, start - me) <= window
+                    # A hit phrase that strictly contains an overlapping blocker is the more specific
+                    # reading ("nuclear-powered cruise missile" is a weapon, "nuclear-powered" alone not).
+                    applies = (
+                        mfld == fld
+                        and max(ms - end, start - me) <= window
+                        and not (start <= ms and me <= end and me - ms < end - start)
+                    )
                 if applies:
                     w *= mod_factor[mi]
                     if w == 0.0:
@@ -172,8 +178,9 @@ class ThreatClassifier:
         specs = self._specs
         labels: list[ThreatLabel] = []
         for t, hits in weighted.items():
-            # Of overlapping hits of one type keep the longest ("nuclear test" over "nuclear").
-            hits.sort(key=lambda h: (h[2], h[3], h[3] - h[4]))
+            # Of overlapping hits of one type keep the longest ("nuclear test" over "nuclear"), and of
+            # equal spans the heaviest ("protesters" over "protest*").
+            hits.sort(key=lambda h: (h[2], h[3], h[3] - h[4], -h[0]))
             kept: list[_Weighted] = []
             for h in hits:
                 if kept and kept[-1][2] == h[2] and h[3] < kept[-1][4]:
