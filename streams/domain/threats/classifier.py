@@ -135,12 +135,13 @@ class ThreatClassifier:
                 if window is None:
                     applies = mod_field[mi] is None or mod_field[mi] == mfld
                 else:
-                    # A hit phrase that strictly contains an overlapping blocker is the more specific
-                    # reading ("nuclear-powered cruise missile" is a weapon, "nuclear-powered" alone not).
+                    # A hit that starts before an overlapping blocker, or strictly contains it, is the more
+                    # specific reading: "fierce fighting for a year" is fighting although "fighting for"
+                    # blocks plain "fighting"; "nuclear-powered cruise missile" survives "nuclear-powered".
                     applies = (
                         mfld == fld
                         and max(ms - end, start - me) <= window
-                        and not (start <= ms and me <= end and me - ms < end - start)
+                        and not (ms <= end and start <= me and (start < ms or (start == ms and me < end)))
                     )
                 if applies:
                     w *= mod_factor[mi]
