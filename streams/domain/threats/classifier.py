@@ -12,10 +12,11 @@ built only for reported types.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from bisect import bisect_left
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from streams.domain.model import Article, Evidence, Field, Severity, ThreatLabel, ThreatResult
 from streams.domain.threats.casualties import CasualtyCount, find_casualties
@@ -81,8 +82,11 @@ class ThreatClassifier:
         return cls(ThreatTaxonomy.load(path))
 
     def classify(self, article: Article) -> ThreatResult:
-        hays = (Haystack.of(article.title), Haystack.of(article.body))
-        scan = Scan()
+        body = article.body
+        if len(body) > self._settings.max_body_chars:
+            body = body[: self._settings.max_body_chars]  # a prefix, so evidence offsets stay valid
+        hays = (Haystack.of(article.title), Haystack.of(body))
+        scan = self._matcher.new_scan()
         match = self._matcher.scan
         match(hays[TITLE], TITLE, scan)
         match(hays[BODY], BODY, scan)
@@ -91,7 +95,7 @@ class ThreatClassifier:
 
         casualties = self._casualties(scan, hays)
         by_type = self._weigh(scan, hays, any(not c.wounded for _, c in casualties))
-        texts = (article.title, article.body)
+        texts = (article.title, body)
         labels = self._score(by_type, hays, texts)
         if not labels:
             return self._empty
@@ -146,7 +150,11 @@ class ThreatClassifier:
             for t in self._mod_types[mi]:
                 mods[t].append(entry)
         contexts = scan.contexts
-        contexts.sort()
+        # Matches arrive ordered by end; overlapping phrases of one group can swap starts, so sort (cheap
+        # on nearly sorted lists) before bisecting by start.
+        for found in contexts:
+            if len(found) > 1:
+                found.sort()
 
         spec_info = self._spec_info
         has_context = self._has_context
@@ -189,23 +197,24 @@ class ThreatClassifier:
                 by_type[t].append((fld, start, start - end, -w, si, end))
         return by_type
 
-    def _has_context(self, contexts: list[Event], ci: int, fld: int, start: int, end: int) -> bool:
+    def _has_context(
+        self, contexts: list[list[tuple[int, int, int]]], ci: int, fld: int, start: int, end: int
+    ) -> bool:
+        found = contexts[ci]
+        if not found:
+            return False
         window = self._ctx_window[ci]
         if window is None:
-            i = bisect_left(contexts, (ci, -1, -1, -1))
-            return i < len(contexts) and contexts[i][0] == ci
-        # ``contexts`` is sorted by (group, field, start): bisect to the first one that could be in range.
+            return True
+        # ``found`` is sorted by (field, start): bisect to the first context that could be in range.
         # The context word must be another word than the hit itself ("drill" is not its own context).
-        i = bisect_left(contexts, (ci, fld, start - window - _MAX_CONTEXT_LEN, 0))
+        i = bisect_left(found, (fld, start - window - _MAX_CONTEXT_LEN, 0))
         limit = end + window
-        n = len(contexts)
-        while i < n:
-            cci, cfld, cs, ce = contexts[i]
-            if cci != ci or cfld != fld or cs > limit:
+        for cfld, cs, ce in found[i:]:
+            if cfld != fld or cs > limit:
                 return False
             if cs != start and ce >= start - window:
                 return True
-            i += 1
         return False
 
     def _score(
@@ -213,7 +222,8 @@ class ThreatClassifier:
     ) -> list[ThreatLabel]:
         s = self._settings
         weak_of = self._spec_weak
-        repeat_decay, weak_cap, saturation, saturated = s.repeat_decay, s.weak_cap, s.saturation, self._saturated
+        repeat_decay, weak_cap, saturation = s.repeat_decay, s.weak_cap, s.saturation
+        saturated = self._saturated
         labels: list[ThreatLabel] = []
         for t, hits in enumerate(by_type):
             if not hits:
@@ -313,8 +323,9 @@ def _evidence_factory() -> Callable[[Field, int, int, str], Evidence]:
     if getattr(Evidence, "__slots__", None) != ("field", "start", "end", "text"):
         return Evidence
     new = object.__new__
-    set_field, set_start = Evidence.field.__set__, Evidence.start.__set__  # type: ignore[attr-defined]
-    set_end, set_text = Evidence.end.__set__, Evidence.text.__set__  # type: ignore[attr-defined]
+    slots: Mapping[str, Any] = vars(Evidence)
+    set_field, set_start = slots["field"].__set__, slots["start"].__set__
+    set_end, set_text = slots["end"].__set__, slots["text"].__set__
 
     def make(field: Field, start: int, end: int, text: str) -> Evidence:
         ev: Evidence = new(Evidence)

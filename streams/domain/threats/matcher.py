@@ -48,8 +48,8 @@ class Scan:
 
     #: (hit spec index, field, start, pattern end)
     hits: list[Event] = field(default_factory=list)
-    #: (context group, field, start, end), sorted once by ``sort_contexts``
-    contexts: list[Event] = field(default_factory=list)
+    #: Per context group: (field, start, end) in text order (``PhraseMatcher.new_scan`` sizes it).
+    contexts: list[list[tuple[int, int, int]]] = field(default_factory=list)
     modifiers: list[Event] = field(default_factory=list)
     domains: list[int] = field(default_factory=list)
     cues: list[Event] = field(default_factory=list)
@@ -139,6 +139,7 @@ class PhraseMatcher:
                 best[key] = len(self.hit_specs)
                 add(wp.phrase, (HIT, len(self.hit_specs)))
                 self.hit_specs.append(HitSpec(ti, wp.weight, ctx, wp.phrase.key))
+        self._n_contexts = len(context_names)
         for ci, name in enumerate(context_names):
             for p in taxonomy.contexts[name].phrases:
                 add(p, (CONTEXT, ci))
@@ -175,15 +176,19 @@ class PhraseMatcher:
                 self._value.append(-1)
         #: Per hit spec: whether its phrase is a prefix ("missile*") whose hit extends to the word end.
         self.spec_is_prefix: list[bool] = [False] * len(self.hit_specs)
-        for p in self.patterns:
-            for kind, idx in roles[p]:
+        for pattern in self.patterns:
+            for kind, idx in roles[pattern]:
                 if kind == HIT:
-                    self.spec_is_prefix[idx] = not p.endswith(b" ")
+                    self.spec_is_prefix[idx] = not pattern.endswith(b" ")
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
             self.patterns,
             matchkind=ahocorasick_rs.MATCHKIND_STANDARD,
             implementation=ahocorasick_rs.Implementation.DFA,
         )
+
+    def new_scan(self) -> Scan:
+        """An empty ``Scan`` with one context list per context group."""
+        return Scan(contexts=[[] for _ in range(self._n_contexts)])
 
     def scan(self, hay: Haystack, fld: int, out: Scan) -> None:
         """Append every match in one field to ``out``; offsets are byte offsets into ``hay.low``'s UTF-8.
@@ -195,14 +200,14 @@ class PhraseMatcher:
         if not found:
             return
         code, value = self._code, self._value
-        add_hit, add_context = out.hits.append, out.contexts.append
+        add_hit, contexts = out.hits.append, out.contexts
         general: list[tuple[int, int, int]] = []
         for pid, s, e in found:
             c = code[pid]
             if c == _SINGLE_HIT:
                 add_hit((value[pid], fld, s, e - 2))
             elif c == _SINGLE_CONTEXT:
-                add_context((value[pid], fld, s, e - 2))
+                contexts[value[pid]].append((fld, s, e - 2))
             else:
                 general.append((pid, s, e))
         data = hay.data
@@ -211,7 +216,7 @@ class PhraseMatcher:
                 if kind == HIT:
                     add_hit((idx, fld, s, e - 2))
                 elif kind == CONTEXT:
-                    add_context((idx, fld, s, e - 2))
+                    contexts[idx].append((fld, s, e - 2))
                 elif kind == DOMAIN:
                     out.domains.append(idx)
                 else:
