@@ -2,15 +2,21 @@
 
 Data path: lowercase each field -> one automaton scan (``PhraseMatcher``) -> drop hits lacking their
 required context -> scale hits by position, blockers/modifiers and domain register -> keep the longest of
-overlapping hits per type -> saturating score per type -> severity from the reported types.
+overlapping hits per type -> saturating score per type -> evidence and severity for the reported types.
+
+This is the hot path (thousands of articles a second), so per-hit work uses precomputed flat lists indexed
+by small ints, modifiers are only checked against the types they apply to, and ``Evidence`` objects are
+built only for reported types.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from streams.domain.model import Article, Evidence, Field, Severity, ThreatLabel, ThreatResult
 from streams.domain.threats.casualties import CasualtyCount, find_casualties
@@ -21,8 +27,14 @@ from streams.domain.threats.taxonomy import ThreatTaxonomy
 #: Longest context phrase considered when looking back for context words (bytes).
 _MAX_CONTEXT_LEN = 64
 
-#: (effective weight, hit spec index, field, start, end)
-_Weighted = tuple[float, int, int, int, int]
+#: A kept hit: (field, start, start - end, -weight, hit spec index, end). Plain tuple order sorts hits by
+#: position, longest first, heaviest first, which is what overlap resolution needs.
+_Hit = tuple[int, int, int, float, int, int]
+#: A found modifier as seen by one hit: (window or -1 for whole article, required field or -1, factor,
+#: field, start, end).
+_Mod = tuple[int, int, float, int, int, int]
+
+_FIELD_NAMES: tuple[Field, Field] = ("title", "body")
 
 
 class ThreatClassifier:
@@ -31,24 +43,33 @@ class ThreatClassifier:
     def __init__(self, taxonomy: ThreatTaxonomy) -> None:
         self.taxonomy = taxonomy
         self._matcher = PhraseMatcher(taxonomy)
-        self._specs = self._matcher.hit_specs
+        specs = self._matcher.hit_specs
         s = taxonomy.settings
         self._settings = s
+        self._types = taxonomy.types
         n_types = len(taxonomy.threat_types)
-        # Per modifier: which type indexes it applies to.
-        self._mod_types: list[frozenset[int]] = [
-            frozenset(range(n_types))
-            if m.types is None
-            else frozenset(taxonomy.types.index(t) for t in m.types)
+        self._n_types = n_types
+        # Per hit spec, one flat tuple (an index lookup is cheaper than attributes on the hot path):
+        # (type index, weight, required context group or -1, prefix phrase?).
+        self._spec_info: list[tuple[int, float, int, bool]] = [
+            (sp.type_index, sp.weight, sp.context, prefix)
+            for sp, prefix in zip(specs, self._matcher.spec_is_prefix, strict=True)
+        ]
+        self._spec_weak = [sp.weight < s.weak_below for sp in specs]
+        # Per modifier: the type indexes it applies to.
+        self._mod_types: list[tuple[int, ...]] = [
+            tuple(range(n_types)) if m.types is None else tuple(taxonomy.types.index(t) for t in m.types)
             for m in taxonomy.modifiers
         ]
-        self._mod_window = [m.window for m in taxonomy.modifiers]
+        self._mod_window = [-1 if m.window is None else m.window for m in taxonomy.modifiers]
         self._mod_factor = [m.factor for m in taxonomy.modifiers]
-        self._mod_field = [None if m.field is None else FIELDS.index(m.field) for m in taxonomy.modifiers]
+        self._mod_field = [-1 if m.field is None else FIELDS.index(m.field) for m in taxonomy.modifiers]
         self._ctx_window = [c.window for c in taxonomy.contexts.values()]
         self._domain_min = [d.min_distinct for d in taxonomy.domains]
         self._domain_factor = [d.factor for d in taxonomy.domains]
         self._base_severity = [t.base_severity for t in taxonomy.threat_types]
+        # A type whose weight sum passes this is saturated: its score no longer changes visibly.
+        self._saturated = s.saturation * 12.0
         self._empty = ThreatResult((), NO_SEVERITY, taxonomy.version)
 
     @classmethod
@@ -61,40 +82,42 @@ class ThreatClassifier:
         return cls(ThreatTaxonomy.load(path))
 
     def classify(self, article: Article) -> ThreatResult:
-        hays = (Haystack.of(article.title), Haystack.of(article.body))
-        scan = Scan()
+        body = article.body
+        if len(body) > self._settings.max_body_chars:
+            body = body[: self._settings.max_body_chars]  # a prefix, so evidence offsets stay valid
+        hays = (Haystack.of(article.title), Haystack.of(body))
+        scan = self._matcher.new_scan()
         match = self._matcher.scan
         match(hays[TITLE], TITLE, scan)
         match(hays[BODY], BODY, scan)
         if not scan.hits:
             return self._empty
 
-        casualties: list[tuple[int, CasualtyCount]] = [
-            (fld, c) for fld in sorted(scan.trigger_fields) for c in find_casualties(hays[fld].low)
-        ]
-        weighted = self._weigh(scan, hays[BODY].data, any(not c.wounded for _, c in casualties))
-        labels = self._score(weighted, hays, (article.title, article.body))
+        casualties = self._casualties(scan, hays)
+        by_type = self._weigh(scan, hays, any(not c.wounded for _, c in casualties))
+        texts = (article.title, body)
+        labels = self._score(by_type, hays, texts)
         if not labels:
             return self._empty
 
-        severity = self._severity(labels, scan, casualties, hays, (article.title, article.body))
+        severity = self._severity(labels, scan, casualties, hays, texts)
         return ThreatResult(tuple(labels), severity, self.taxonomy.version)
 
     # -- scoring -----------------------------------------------------------------------------------
 
-    def _weigh(self, scan: Scan, body: bytes, has_deaths: bool) -> dict[int, list[_Weighted]]:
-        """Apply context requirements, position, modifiers and domain damping to every raw hit.
+    def _casualties(self, scan: Scan, hays: tuple[Haystack, Haystack]) -> list[tuple[int, CasualtyCount]]:
+        if not scan.triggers:
+            return []
+        out: list[tuple[int, CasualtyCount]] = []
+        for fld in (TITLE, BODY):
+            hay = hays[fld]
+            near = [(hay.char_offset(s), hay.char_offset(e)) for f, s, e in scan.triggers if f == fld]
+            if near:
+                out.extend((fld, c) for c in find_casualties(hay.low, near))
+        return out
 
-        Offsets here are UTF-8 byte offsets: windows and the lead/deep limits are approximate anyway.
-        """
-        s = self._settings
-        specs = self._specs
-        # The lead is the first paragraph (newlines are spaces in ``body``: look for a double space).
-        nl = body.find(b"  ", 150, s.lead_chars)
-        lead_end = nl if nl != -1 else s.lead_chars
-        deep_start = max(s.deep_chars, lead_end)
-
-        domain_factor = 1.0
+    def _domain_factor_of(self, scan: Scan, has_deaths: bool) -> float:
+        factor = 1.0
         if scan.domains and not has_deaths:
             distinct: dict[int, set[int]] = {}
             dom_of = self._matcher.domain_of_phrase
@@ -102,59 +125,88 @@ class ThreatClassifier:
                 distinct.setdefault(dom_of[pi], set()).add(pi)
             for di, phrases in distinct.items():
                 if len(phrases) >= self._domain_min[di]:
-                    domain_factor = min(domain_factor, self._domain_factor[di])
+                    factor = min(factor, self._domain_factor[di])
+        return factor
 
+    def _weigh(self, scan: Scan, hays: tuple[Haystack, Haystack], has_deaths: bool) -> list[list[_Hit]]:
+        """Apply context requirements, position, modifiers and domain damping to every raw hit.
+
+        Offsets here are UTF-8 byte offsets: windows and the lead/deep limits are approximate anyway.
+        """
+        s = self._settings
+        datas = (hays[TITLE].data, hays[BODY].data)
+        body = datas[BODY]
+        # The lead is the first paragraph (newlines are spaces in ``body``: look for a double space).
+        nl = body.find(b"  ", 150, s.lead_chars)
+        lead_end = nl if nl != -1 else s.lead_chars
+        deep_start = max(s.deep_chars, lead_end)
+        title_w, lead_w, body_w, deep_w = s.title_weight, s.lead_weight, s.body_weight, s.deep_weight
+        domain_factor = self._domain_factor_of(scan, has_deaths)
+
+        # Found modifiers, per type they apply to (most types get none, so most hits skip this).
+        mods: list[list[_Mod]] = [[] for _ in range(self._n_types)]
+        for mi, mfld, ms, me in scan.modifiers:
+            entry = (self._mod_window[mi], self._mod_field[mi], self._mod_factor[mi], mfld, ms, me)
+            for t in self._mod_types[mi]:
+                mods[t].append(entry)
         contexts = scan.contexts
-        for found in contexts.values():
-            found.sort()
-        modifiers = scan.modifiers
-        mod_types, mod_window, mod_factor, mod_field = (
-            self._mod_types,
-            self._mod_window,
-            self._mod_factor,
-            self._mod_field,
-        )
-        out: dict[int, list[_Weighted]] = {}
+        # Matches arrive ordered by end; overlapping phrases of one group can swap starts, so sort (cheap
+        # on nearly sorted lists) before bisecting by start.
+        for found in contexts:
+            if len(found) > 1:
+                found.sort()
+
+        spec_info = self._spec_info
+        has_context = self._has_context
+        by_type: list[list[_Hit]] = [[] for _ in range(self._n_types)]
         for si, fld, start, end in scan.hits:
-            spec = specs[si]
-            t = spec.type_index
-            if spec.context >= 0 and not self._has_context(contexts, spec.context, fld, start, end):
+            t, w, ci, prefix = spec_info[si]
+            if ci >= 0 and not has_context(contexts, ci, fld, start, end):
                 continue
+            if prefix:
+                # A prefix phrase ("missile*") covers the whole word it starts ("missiles").
+                end = datas[fld].find(b" ", end + 2) - 1
             if fld == TITLE:
-                w = spec.weight * s.title_weight
+                w *= title_w
             elif start < lead_end:
-                w = spec.weight * s.lead_weight
+                w *= lead_w
             elif start >= deep_start:
-                w = spec.weight * s.deep_weight
+                w *= deep_w
             else:
-                w = spec.weight * s.body_weight
-            for mi, mfld, ms, me in modifiers:
-                if t not in mod_types[mi]:
-                    continue
-                window = mod_window[mi]
-                if window is None:
-                    applies = mod_field[mi] is None or mod_field[mi] == mfld
+                w *= body_w
+            for window, need_fld, factor, mfld, ms, me in mods[t]:
+                if window < 0:
+                    applies = need_fld < 0 or need_fld == mfld
                 else:
-                    applies = mfld == fld and max(ms - end, start - me) <= window
+                    # A hit that starts before an overlapping blocker, or strictly contains it, is the
+                    # more specific reading: "fierce fighting for a year" is fighting although "fighting
+                    # for" blocks plain "fighting"; "nuclear-powered cruise missile" survives
+                    # "nuclear-powered".
+                    applies = (
+                        mfld == fld
+                        and max(ms - end, start - me) <= window
+                        and not (ms <= end and start <= me and (start < ms or (start == ms and me < end)))
+                    )
                 if applies:
-                    w *= mod_factor[mi]
+                    w *= factor
                     if w == 0.0:
                         break
-            w *= domain_factor
+            if domain_factor != 1.0:
+                w *= domain_factor
             if w > 0.0:
-                out.setdefault(t, []).append((w, si, fld, start, end))
-        return out
+                by_type[t].append((fld, start, start - end, -w, si, end))
+        return by_type
 
     def _has_context(
-        self, contexts: dict[int, list[tuple[int, int, int]]], ci: int, fld: int, start: int, end: int
+        self, contexts: list[list[tuple[int, int, int]]], ci: int, fld: int, start: int, end: int
     ) -> bool:
-        found = contexts.get(ci)
+        found = contexts[ci]
         if not found:
             return False
         window = self._ctx_window[ci]
         if window is None:
             return True
-        # Matches arrive in text order per field; bisect to the first context that could be in range.
+        # ``found`` is sorted by (field, start): bisect to the first context that could be in range.
         # The context word must be another word than the hit itself ("drill" is not its own context).
         i = bisect_left(found, (fld, start - window - _MAX_CONTEXT_LEN, 0))
         limit = end + window
@@ -166,42 +218,49 @@ class ThreatClassifier:
         return False
 
     def _score(
-        self, weighted: dict[int, list[_Weighted]], hays: tuple[Haystack, Haystack], texts: tuple[str, str]
+        self, by_type: list[list[_Hit]], hays: tuple[Haystack, Haystack], texts: tuple[str, str]
     ) -> list[ThreatLabel]:
         s = self._settings
-        specs = self._specs
+        weak_of = self._spec_weak
+        repeat_decay, weak_cap, saturation = s.repeat_decay, s.weak_cap, s.saturation
+        saturated = self._saturated
         labels: list[ThreatLabel] = []
-        for t, hits in weighted.items():
-            # Of overlapping hits of one type keep the longest ("nuclear test" over "nuclear").
-            hits.sort(key=lambda h: (h[2], h[3], h[3] - h[4]))
-            kept: list[_Weighted] = []
+        for t, hits in enumerate(by_type):
+            if not hits:
+                continue
+            # Of overlapping hits of one type keep the longest ("nuclear test" over "nuclear"), and of
+            # equal spans the heaviest ("protesters" over "protest*"): the tuple order sorts them first.
+            hits.sort()
+            kept: list[_Hit] = []
+            last_fld = last_end = -1
             for h in hits:
-                if kept and kept[-1][2] == h[2] and h[3] < kept[-1][4]:
-                    if h[4] - h[3] > kept[-1][4] - kept[-1][3]:
-                        kept[-1] = h
+                if h[0] == last_fld and h[1] <= last_end:
                     continue
                 kept.append(h)
-            per_phrase: dict[int, list[float]] = {}
-            for w, si, _, _, _ in kept:
-                per_phrase.setdefault(si, []).append(w)
+                last_fld, last_end = h[0], h[5]
+            # Repeats of one phrase decay (the heaviest counts fully); weak phrases together are capped.
+            kept.sort(key=_by_weight)
             strong = weak = 0.0
-            for si, ws in per_phrase.items():
-                ws.sort(reverse=True)
-                contrib = sum(w * s.repeat_decay**i for i, w in enumerate(ws))
-                if specs[si].weight < s.weak_below:
-                    weak += contrib
+            seen: dict[int, float] = {}
+            for h in kept:
+                si = h[4]
+                decay = seen.get(si, 1.0)
+                seen[si] = decay * repeat_decay
+                if weak_of[si]:
+                    weak -= h[3] * decay
                 else:
-                    strong += contrib
-            total = strong + min(weak, s.weak_cap)
-            score = 1.0 - math.exp(-total / s.saturation)
+                    strong -= h[3] * decay
+                    if strong >= saturated:
+                        break
+            total = strong + min(weak, weak_cap)
+            score = 1.0 - math.exp(-total / saturation)
             if score < s.threshold:
                 continue
-            kept.sort(key=lambda h: h[0], reverse=True)
             best = kept[: s.max_evidence]
-            best.sort(key=lambda h: (h[2], h[3]))
-            evidence = tuple(_evidence(hays, texts, fld, start, end) for _, _, fld, start, end in best)
-            labels.append(ThreatLabel(self.taxonomy.types[t], score, evidence))
-        labels.sort(key=lambda lab: lab.score, reverse=True)
+            best.sort()
+            evidence = tuple([_evidence(hays, texts, h[0], h[1], h[5]) for h in best])
+            labels.append(ThreatLabel(self._types[t], score, evidence))
+        labels.sort(key=_by_score, reverse=True)
         return labels
 
     def _severity(
@@ -212,9 +271,8 @@ class ThreatClassifier:
         hays: tuple[Haystack, Haystack],
         texts: tuple[str, str],
     ) -> Severity:
-        types = self.taxonomy.types
+        types = self._types
         base = [self._base_severity[types.index(lab.type)] * lab.score for lab in labels]
-        # Each distinct cue counts once; its first occurrence is the evidence.
         # Each distinct cue counts once, and one span once even when two cue phrases match it
         # ("test-fired" and "test-fire*"); the first occurrence is the evidence.
         seen: dict[int, Event] = {}
@@ -234,17 +292,53 @@ class ThreatClassifier:
         return assess(self.taxonomy.severity, base, boosts, [c for _, c in casualties], unique)
 
 
+def _by_weight(h: _Hit) -> float:
+    return h[3]  # negative weight: ascending order is heaviest first
+
+
+def _by_score(label: ThreatLabel) -> float:
+    return label.score
+
+
 def _evidence(
     hays: tuple[Haystack, Haystack], texts: tuple[str, str], fld: int, start: int, end: int
 ) -> Evidence:
     """Evidence from UTF-8 byte offsets of the matcher."""
     hay = hays[fld]
-    return _char_evidence(texts, fld, hay.char_offset(start), hay.char_offset(end))
+    if not hay.ascii:
+        start, end = hay.char_offset(start), hay.char_offset(end)
+    return _new_evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
 
 
 def _char_evidence(texts: tuple[str, str], fld: int, start: int, end: int) -> Evidence:
-    name: Field = "title" if fld == TITLE else "body"
-    return Evidence(name, start, end, texts[fld][start:end])
+    return _new_evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
+
+
+def _evidence_factory() -> Callable[[Field, int, int, str], Evidence]:
+    """Build ``Evidence`` through its slot descriptors: half the cost of the frozen dataclass ``__init__``
+    (which goes through ``object.__setattr__`` per field), and a classification builds dozens of them.
+
+    Falls back to the constructor if the dataclass ever gains fields or loses its slots.
+    """
+    if getattr(Evidence, "__slots__", None) != ("field", "start", "end", "text"):
+        return Evidence
+    new = object.__new__
+    slots: Mapping[str, Any] = vars(Evidence)
+    set_field, set_start = slots["field"].__set__, slots["start"].__set__
+    set_end, set_text = slots["end"].__set__, slots["text"].__set__
+
+    def make(field: Field, start: int, end: int, text: str) -> Evidence:
+        ev: Evidence = new(Evidence)
+        set_field(ev, field)
+        set_start(ev, start)
+        set_end(ev, end)
+        set_text(ev, text)
+        return ev
+
+    return make
+
+
+_new_evidence = _evidence_factory()
 
 
 @cache

@@ -16,6 +16,8 @@ from streams.domain.threats.taxonomy import Phrase, ThreatTaxonomy
 
 # Role kinds (small ints keep the hot loop cheap).
 HIT, CONTEXT, MODIFIER, DOMAIN, CUE, TRIGGER = range(6)
+# Scan codes per pattern: one hit, one context word, or anything else.
+_SINGLE_HIT, _SINGLE_CONTEXT, _GENERAL = range(3)
 
 TITLE, BODY = 0, 1
 FIELDS = ("title", "body")
@@ -38,14 +40,21 @@ class HitSpec:
 
 @dataclass(slots=True)
 class Scan:
-    """Everything one article's fields matched, grouped by role kind."""
+    """Everything one article's fields matched, grouped by role kind.
 
+    Hit and context ends are the automaton's pattern ends (``e - 2``); for prefix phrases the scorer
+    extends a hit to the end of its word only when it needs the span (overlaps and evidence).
+    """
+
+    #: (hit spec index, field, start, pattern end)
     hits: list[Event] = field(default_factory=list)
-    contexts: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    #: Per context group: (field, start, end) in text order (``PhraseMatcher.new_scan`` sizes it).
+    contexts: list[list[tuple[int, int, int]]] = field(default_factory=list)
     modifiers: list[Event] = field(default_factory=list)
     domains: list[int] = field(default_factory=list)
     cues: list[Event] = field(default_factory=list)
-    trigger_fields: set[int] = field(default_factory=set)
+    #: (field, start, end) of every casualty word: the casualty regexes run only around these.
+    triggers: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def lower_same_length(text: str) -> str:
@@ -130,6 +139,7 @@ class PhraseMatcher:
                 best[key] = len(self.hit_specs)
                 add(wp.phrase, (HIT, len(self.hit_specs)))
                 self.hit_specs.append(HitSpec(ti, wp.weight, ctx, wp.phrase.key))
+        self._n_contexts = len(context_names)
         for ci, name in enumerate(context_names):
             for p in taxonomy.contexts[name].phrases:
                 add(p, (CONTEXT, ci))
@@ -150,35 +160,71 @@ class PhraseMatcher:
             add(Phrase(trig, False), (TRIGGER, 0))
 
         self.patterns = list(roles)
+        # Most patterns have exactly one role, a hit or a context word: the hot loop handles those with
+        # one small-int code and one index (``_SINGLE_HIT``/``_SINGLE_CONTEXT``) and walks the role tuple
+        # only for the rest.
         self._roles: list[tuple[Role, ...]] = [tuple(roles[p]) for p in self.patterns]
-        self._prefix: list[bool] = [not p.endswith(b" ") for p in self.patterns]
+        self._code: list[int] = []
+        self._value: list[int] = []
+        for pattern_roles in self._roles:
+            kind, idx = pattern_roles[0]
+            if len(pattern_roles) == 1 and kind in (HIT, CONTEXT):
+                self._code.append(_SINGLE_HIT if kind == HIT else _SINGLE_CONTEXT)
+                self._value.append(idx)
+            else:
+                self._code.append(_GENERAL)
+                self._value.append(-1)
+        #: Per hit spec: whether its phrase is a prefix ("missile*") whose hit extends to the word end.
+        self.spec_is_prefix: list[bool] = [False] * len(self.hit_specs)
+        for pattern in self.patterns:
+            for kind, idx in roles[pattern]:
+                if kind == HIT:
+                    self.spec_is_prefix[idx] = not pattern.endswith(b" ")
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
             self.patterns,
             matchkind=ahocorasick_rs.MATCHKIND_STANDARD,
             implementation=ahocorasick_rs.Implementation.DFA,
         )
 
+    def new_scan(self) -> Scan:
+        """An empty ``Scan`` with one context list per context group."""
+        return Scan(contexts=[[] for _ in range(self._n_contexts)])
+
     def scan(self, hay: Haystack, fld: int, out: Scan) -> None:
-        """Append every match in one field to ``out``; offsets are byte offsets into ``hay.low``'s UTF-8."""
+        """Append every match in one field to ``out``; offsets are byte offsets into ``hay.low``'s UTF-8.
+
+        data[s] is the padding space before a word, so the word starts at data offset s + 1, which is
+        offset s of the unpadded text; a pattern ending at e ends its word at e - 2 of the unpadded text.
+        """
+        found = self._automaton.find_matches_as_indexes(hay.data, overlapping=True)
+        if not found:
+            return
+        code, value = self._code, self._value
+        add_hit, contexts = out.hits.append, out.contexts
+        general: list[tuple[int, int, int]] = []
+        for pid, s, e in found:
+            c = code[pid]
+            if c == _SINGLE_HIT:
+                add_hit((value[pid], fld, s, e - 2))
+            elif c == _SINGLE_CONTEXT:
+                contexts[value[pid]].append((fld, s, e - 2))
+            else:
+                general.append((pid, s, e))
         data = hay.data
-        all_roles = self._roles
-        is_prefix = self._prefix
-        hits = out.hits
-        for pid, s, e in self._automaton.find_matches_as_indexes(data, overlapping=True):
-            # data[s] is the padding space before the word, so the word starts at data offset s + 1,
-            # which is offset s of the unpadded text.
-            # A prefix phrase ("missile*") covers the whole word it starts ("missiles").
-            end = data.find(b" ", e) - 1 if is_prefix[pid] else e - 2
-            for kind, idx in all_roles[pid]:
+        for pid, s, e in general:
+            for kind, idx in self._roles[pid]:
                 if kind == HIT:
-                    hits.append((idx, fld, s, end))
+                    add_hit((idx, fld, s, e - 2))
                 elif kind == CONTEXT:
-                    out.contexts.setdefault(idx, []).append((fld, s, end))
-                elif kind == MODIFIER:
-                    out.modifiers.append((idx, fld, s, end))
+                    contexts[idx].append((fld, s, e - 2))
                 elif kind == DOMAIN:
                     out.domains.append(idx)
-                elif kind == CUE:
-                    out.cues.append((idx, fld, s, end))
                 else:
-                    out.trigger_fields.add(fld)
+                    # A prefix phrase ("missile*") covers the whole word it starts ("missiles").
+                    end = e - 2 if data[e - 1] == 32 else data.find(b" ", e) - 1
+                    if kind == MODIFIER:
+                        out.modifiers.append((idx, fld, s, end))
+                    elif kind == CUE:
+                        out.cues.append((idx, fld, s, end))
+                    else:
+                        out.triggers.append((fld, s, end))

@@ -95,6 +95,9 @@ class Settings:
     deep_weight: float = 0.7
     weak_below: float = 1.0
     weak_cap: float = 1.2
+    #: Only this many leading body characters are scanned: a wire story's threat is in its first
+    #: screens, and it bounds the cost of pathological 100 KB bodies.
+    max_body_chars: int = 12000
 
 
 @dataclass(slots=True, frozen=True)
@@ -245,6 +248,7 @@ class _Parser:
                 "position_weights",
                 "weak_below",
                 "weak_cap",
+                "max_body_chars",
             ),
         )
         pw = self.mapping(
@@ -266,6 +270,7 @@ class _Parser:
             deep_weight=self.number(pw.get("deep", d.deep_weight), "settings.position_weights.deep"),
             weak_below=self.number(s.get("weak_below", d.weak_below), "settings.weak_below"),
             weak_cap=self.number(s.get("weak_cap", d.weak_cap), "settings.weak_cap"),
+            max_body_chars=self.integer(s.get("max_body_chars", d.max_body_chars), "settings.max_body_chars"),
         )
 
     def severity(self, raw: Any) -> SeveritySpec:
