@@ -25,7 +25,7 @@ from streams.domain.pipeline import Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
 from streams.service.connection import aiokafka_options, faust_credentials
 from streams.service.metrics import Metrics
-from streams.service.state import TableStore
+from streams.service.state import JournaledStore
 from streams.settings import Settings
 
 log = logging.getLogger("wirewatch")
@@ -123,12 +123,16 @@ class WirewatchService:
             settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix
         )
         self.feed = SubscriptionFeed(base={s.id: s for s in book})
+        dedup = DedupConfig(window_seconds=settings.dedup_window_seconds, threshold=settings.dedup_threshold)
+        # Journal entries outlive the window by two state buckets, so replay never misses a live key.
+        self.dedup_state = JournaledStore(
+            self.dedup_table, retention_seconds=dedup.window_seconds + 2 * dedup.bucket_seconds + 60
+        )
+        self.state_loaded = False
         self.pipeline = Pipeline(
             subscriptions=book,
-            dedup=DedupConfig(
-                window_seconds=settings.dedup_window_seconds, threshold=settings.dedup_threshold
-            ),
-            store=TableStore(self.dedup_table),
+            dedup=dedup,
+            store=self.dedup_state,
             max_record_bytes=settings.max_record_bytes,
         )
         self.metrics.subscriptions.set(len(book))
@@ -167,6 +171,10 @@ class WirewatchService:
             batch = []
 
     async def process_batch(self, stream: Any, events: list[Any]) -> None:
+        if not self.state_loaded:  # the table has recovered before the first batch is delivered
+            replayed = self.dedup_state.rebuild()
+            log.info("dedup state rebuilt from %d journal entries (%d keys)", replayed, len(self.dedup_state))
+            self.state_loaded = True
         self.metrics.batch_size.observe(len(events))
         self.metrics.articles_received.inc(len(events))
         for event in events:
@@ -182,6 +190,7 @@ class WirewatchService:
                 "key_b64": base64.b64encode(message.key).decode() if message.key else None,
             }
             outcome = self.pipeline.process(raw, origin)
+            self.dedup_state.commit(self.pipeline.clock())
             await self.emit(outcome, message.timestamp)
         for event in events:
             await stream.ack(event)
@@ -193,7 +202,7 @@ class WirewatchService:
     async def emit(self, outcome: Outcome, record_timestamp: float | None) -> None:
         m = self.metrics
         key = outcome.key.encode() if outcome.key else None
-        await self.outputs[outcome.kind].send(key=key, value=orjson.dumps(outcome.data))
+        await self.send(self.outputs[outcome.kind].get_topic_name(), key, orjson.dumps(outcome.data))
         m.outcomes.labels(outcome.kind).inc()
         for stage, seconds in outcome.stage_seconds.items():
             m.stage_seconds.labels(stage).observe(seconds)
@@ -206,11 +215,18 @@ class WirewatchService:
         started = parse_timestamp(outcome.data.get("ingested_at")) or record_timestamp
         for alert in outcome.alerts:
             value = orjson.dumps(alert.document)
-            await self.outputs["alerts"].send(key=key, value=value)
-            await (await self.alert_topic(alert.topic)).send(key=key, value=value)
+            await self.send(self.settings.topic_alerts, key, value)
+            await self.send((await self.alert_topic(alert.topic)).get_topic_name(), key, value)
             m.alerts.labels(alert.subscription.id, alert.document["severity"]["level"]).inc()
         if started:
             m.end_to_end_seconds.observe(max(0.0, time.time() - started))
+
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Hand a record to the producer without Faust's per-message buffer (measured ~4x slower).
+
+        Faust flushes the producer before every offset commit, so at-least-once still holds.
+        """
+        await self.app.producer.send(topic, key, value, None, None, None)
 
     async def alert_topic(self, name: str) -> Any:
         """A subscription's topic, created on first use."""
