@@ -7,6 +7,7 @@ settles it: "Georgia" next to "Atlanta" and "Gov. Kemp" is the US state, next to
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from streams.domain.regions.gazetteer import CASE_CAP, KIND_WEIGHTS, Entry
@@ -64,9 +65,16 @@ def is_title_case(title: str) -> bool:
 
 
 def resolve(
-    title: str, title_hits: list[Hit], body: str, body_hits: list[Hit]
+    title: str,
+    title_hits: list[Hit],
+    body: str,
+    body_hits: list[Hit],
+    cue_words: Callable[[], Iterable[Entry]],
 ) -> tuple[list[Hit], list[Hit]]:
-    """Drop or re-assign mentions of ambiguous names; other hits pass through unchanged."""
+    """Drop or re-assign mentions of ambiguous names; other hits pass through unchanged.
+
+    ``cue_words`` gives the lower-case cue words of the article; it is called only when a name needs them.
+    """
     ambiguous = [("title", h) for h in title_hits if h[2].kind == "ambiguous"]
     ambiguous += [("body", h) for h in body_hits if h[2].kind == "ambiguous"]
     if not ambiguous:
@@ -83,6 +91,8 @@ def resolve(
                 for code in entry.codes:
                     if code in wanted:
                         support[code] += 1
+    for entry in cue_words():
+        tags.update(entry.tags)
     title_case = is_title_case(title)
     replace: dict[tuple[str, int], Entry | None] = {}
     by_name: dict[str, list[tuple[str, Hit]]] = {}

