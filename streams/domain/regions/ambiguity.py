@@ -79,26 +79,29 @@ def resolve(
     ambiguous += [("body", h) for h in body_hits if h[2].kind == "ambiguous"]
     if not ambiguous:
         return title_hits, body_hits
-    # Count only what the rules below read: the ambiguous names' own countries, US, and the cue tags.
+    by_name: dict[str, list[tuple[str, Hit]]] = {}
+    for where, h in ambiguous:
+        key = h[2].key
+        by_name.setdefault(_GEORGIA if key.startswith(_GEORGIA) else key, []).append((where, h))
+    # Count only what the rules below read: the ambiguous names' own countries, US, and the cue tags
+    # (only the Georgia and Turkey rules read tags, so the cue-word scan runs only for them).
     wanted = {h[2].codes[0] for _, h in ambiguous} | {"GE", "US"}
+    needs_tags = _GEORGIA in by_name or "turkey" in by_name
     support: Counter[str] = Counter()  # unambiguous mentions per wanted country
     tags: Counter[str] = Counter()
     for hits in (title_hits, body_hits):
         for _, _, entry in hits:
-            if entry.tags:
+            if needs_tags and entry.tags:
                 tags.update(entry.tags)
             if entry.kind != "ambiguous":
                 for code in entry.codes:
                     if code in wanted:
                         support[code] += 1
-    for entry in cue_words():
-        tags.update(entry.tags)
+    if needs_tags:
+        for entry in cue_words():
+            tags.update(entry.tags)
     title_case = is_title_case(title)
     replace: dict[tuple[str, int], Entry | None] = {}
-    by_name: dict[str, list[tuple[str, Hit]]] = {}
-    for where, h in ambiguous:
-        key = h[2].key
-        by_name.setdefault(_GEORGIA if key.startswith(_GEORGIA) else key, []).append((where, h))
     for key, group in by_name.items():
         code = group[0][1][2].codes[0]
         if key == _GEORGIA:
@@ -116,6 +119,8 @@ def resolve(
             ]
             dropped = group if persons and not support[code] else persons
             replace.update(((where, h[0]), None) for where, h in dropped)
+    if not replace:
+        return title_hits, body_hits
     return _apply(title_hits, "title", replace), _apply(body_hits, "body", replace)
 
 
