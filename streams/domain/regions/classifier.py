@@ -89,16 +89,17 @@ _LIST_JOINS: Final = frozenset(
 _LONGEST_JOIN: Final = max(len(j) for j in _LIST_JOINS)
 
 
-def _enumerated(body: str, hits: list[Hit]) -> set[int]:
-    """Indices of hits inside lists of three or more places: sponsors, reactions, neighbours."""
+def _enumerated(text: str, hits: list[Hit], body_start: int) -> set[int]:
+    """Indices of body hits inside lists of three or more places: sponsors, reactions, neighbours."""
     out: set[int] = set()
     if len(hits) < 3:
         return out
     run = 0
     prev_end = -100
     for k, (start, end, _) in enumerate(hits):
-        # The length test keeps the slice (and the set lookup) off the common path.
-        if start - prev_end <= _LONGEST_JOIN and body[prev_end:start] in _LIST_JOINS:
+        # The length test keeps the slice (and the set lookup) off the common path; the joiner between
+        # title and body is no list join, so runs never cross into the body.
+        if start - prev_end <= _LONGEST_JOIN and start >= body_start and text[prev_end:start] in _LIST_JOINS:
             run += 1
             if run >= 2:
                 out.update(range(k - run, k + 1))
@@ -127,56 +128,61 @@ class RegionClassifier:
         gaz = self._gaz
         title, body = article.title, article.body
         scanned = scan_article(gaz, title, body)
-        title_hits, body_hits = scanned.title_hits, scanned.body_hits
-        if not title_hits and not body_hits:
+        hits = scanned.hits
+        if not hits:
             return _EMPTY
-        title_hits, body_hits = resolve(title, title_hits, body, body_hits, lambda: scanned.cue_entries(gaz))
+        if scanned.ambiguous:
+            title_hits, body_hits = scanned.field_hits()
+            cue_words = lambda: scanned.cue_entries(gaz)  # noqa: E731 - called at most once, if at all
+            title_hits, body_hits = resolve(title, title_hits, body, body_hits, cue_words)
+            off = scanned.body_offset
+            hits = title_hits + [(s + off, e + off, entry) for s, e, entry in body_hits]
 
-        # Evidence objects are built only for the countries kept: most mentions are scored, then dropped.
-        scores: dict[str, float] = {}
-        spans: dict[str, list[tuple[Field, int, int]]] = {}
-        for start, end, entry in title_hits:
-            gain = entry.weight * TITLE_WEIGHT
-            if gain:
-                for code in entry.codes:
-                    if code in scores:
-                        scores[code] += gain
-                        spans[code].append(("title", start, end))
-                    else:
-                        scores[code] = gain
-                        spans[code] = [("title", start, end)]
+        # One pass over title and body hits, with offsets into ``text`` (title, joiner, body): the zones
+        # below are shifted by ``off`` rather than every hit. Spans hold hit indices; Evidence objects are
+        # built only for the countries kept, since most mentions are scored, then dropped.
+        text, off = scanned.text, scanned.body_offset
         dl = dateline_end(body)
-        lead = lead_end(body, dl)
-        credits = credits_start(body)
-        listed = _enumerated(body, body_hits)
+        lead = lead_end(body, dl) + off
+        credits = credits_start(body) + off
+        tail = TAIL_START + off
+        dl += off
+        listed = _enumerated(text, hits, off)
+        scores: dict[str, float] = {}
+        spans: dict[str, list[int]] = {}
         dateline: dict[str, float] = {}  # strongest dateline mention per country
-        for k, (start, end, entry) in enumerate(body_hits):
+        for k, (start, _, entry) in enumerate(hits):
             weight = entry.weight
-            if not weight or start >= credits:
+            if not weight:
                 continue
-            if k in listed:
-                weight *= LIST_FACTOR
-            if start < dl:
-                for code in entry.codes:
-                    dateline[code] = max(dateline.get(code, 0.0), weight)
-                gain = 0.0
-            elif start < lead:
-                gain = weight * LEAD_WEIGHT
-            elif start < TAIL_START:
-                gain = weight * BODY_WEIGHT
+            if start < off:
+                gain = weight * TITLE_WEIGHT
+            elif start >= credits:
+                continue
             else:
-                gain = weight * TAIL_WEIGHT
+                if listed and k in listed:
+                    weight *= LIST_FACTOR
+                if start < dl:
+                    for code in entry.codes:
+                        dateline[code] = max(dateline.get(code, 0.0), weight)
+                    gain = 0.0
+                elif start < lead:
+                    gain = weight * LEAD_WEIGHT
+                elif start < tail:
+                    gain = weight * BODY_WEIGHT
+                else:
+                    gain = weight * TAIL_WEIGHT
             for code in entry.codes:
                 if code in scores:
                     scores[code] += gain
-                    spans[code].append(("body", start, end))
+                    spans[code].append(k)
                 else:
                     scores[code] = gain
-                    spans[code] = [("body", start, end)]
+                    spans[code] = [k]
         for code, weight in dateline.items():
             # Bureaus file from hubs ("BANGKOK" for Myanmar, "CAIRO" for Sudan): the dateline is a strong
             # signal only when the title or lead also names the country.
-            backed = any(f == "title" or a < lead for f, a, _ in spans[code] if a >= dl or f == "title")
+            backed = any(a < off or dl <= a < lead for a in (hits[k][0] for k in spans[code]))
             scores[code] += weight * (DATELINE_WEIGHT if backed else BODY_WEIGHT)
         if not scores:
             return _EMPTY
@@ -189,12 +195,11 @@ class RegionClassifier:
         countries = gaz.countries
         labels: list[CountryLabel] = []
         regions: set[str] = set()
-        texts = {"title": title, "body": body}
         for code in kept:
             info = countries.get(code)
             if info is not None:
                 regions.update(info.regions)
-            evidence = _distinct_evidence(spans[code], texts)
+            evidence = _distinct_evidence(text, off, hits, spans[code])
             labels.append(CountryLabel(code, info.name if info else code, scores[code] / top, evidence))
         return RegionResult(tuple(labels), kept[0] if kept else None, tuple(sorted(regions)))
 
@@ -202,19 +207,25 @@ class RegionClassifier:
 _EMPTY: Final = RegionResult((), None, ())
 
 
-def _distinct_evidence(spans: list[tuple[Field, int, int]], texts: dict[str, str]) -> tuple[Evidence, ...]:
+def _distinct_evidence(text: str, off: int, hits: list[Hit], indices: list[int]) -> tuple[Evidence, ...]:
     """The first mention of each distinct name per field, up to ``MAX_EVIDENCE``: "Pyongyang" five times
     over says less than "North Korea", "Pyongyang", "KCNA"."""
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[bool, str]] = set()
     out: list[Evidence] = []
-    for f, a, b in spans:
-        text = texts[f][a:b]
-        if (f, text) not in seen:
-            seen.add((f, text))
-            out.append(_evidence(f, a, b, text))
+    for k in indices:
+        start, end, _ = hits[k]
+        in_title = start < off
+        name = text[start:end]
+        if (in_title, name) not in seen:
+            seen.add((in_title, name))
+            if in_title:
+                out.append(_evidence("title", start, end, name))
+            else:
+                out.append(_evidence("body", start - off, end - off, name))
             if len(out) == MAX_EVIDENCE:
                 break
     return tuple(out)
+
 
 _new = object.__new__
 _set_field = vars(Evidence)["field"].__set__  # the slot descriptors of the frozen dataclass
@@ -226,8 +237,9 @@ _set_text = vars(Evidence)["text"].__set__
 def _evidence(field: Field, start: int, end: int, text: str) -> Evidence:
     """``Evidence(field, start, end, text)`` at half the cost of the frozen dataclass ``__init__``.
 
-    Up to ``MAX_EVIDENCE`` spans per listed country are built per article, which made ``__init__`` a visible share of
-    ``classify``; writing the slots directly is equivalent (tests compare against the real constructor).
+    Up to ``MAX_EVIDENCE`` spans per listed country are built per article, which made ``__init__`` a
+    visible share of ``classify``; writing the slots directly is equivalent (tests compare against the real
+    constructor).
     """
     ev: Evidence = _new(Evidence)
     _set_field(ev, field)

@@ -96,11 +96,13 @@ class CountryInfo:
     regions: tuple[str, ...]
 
 
-#: Per-pattern check left to Python after the automaton: none, exact capitalisation ("US" not "Us"), or
-#: a capital first letter that is not ASCII ("Ürümqi": the automaton only sees "?").
+#: Per-pattern work left to Python after the automaton, as bit flags: exact capitalisation ("US" not
+#: "Us"), a capital first letter that is not ASCII ("Ürümqi": the automaton only sees "?"), and names
+#: whose meaning depends on context (ambiguity.py), flagged so other articles skip that step.
 CHECK_NONE: Final = 0
 CHECK_EXACT: Final = 1
 CHECK_NON_ASCII_CAPITAL: Final = 2
+CHECK_AMBIGUOUS: Final = 4
 
 
 @dataclass(slots=True)
@@ -280,7 +282,7 @@ def _pair_table() -> npt.NDArray[np.uint8]:
     """Marked byte for every (byte, next byte) pair, indexed by ``byte | next << 8``."""
     pairs = np.arange(65536)
     lo, hi = pairs & 0xFF, pairs >> 8
-    table = np.frombuffer(FOLD_TABLE, dtype=np.uint8)[lo]
+    table: npt.NDArray[np.uint8] = np.frombuffer(FOLD_TABLE, dtype=np.uint8)[lo]
     capital_next = np.isin(hi, np.fromiter(_CAPITALS, dtype=np.int64))
     table[(table == 0x20) & capital_next] = MARK
     table[lo == 0] = JOIN
@@ -355,6 +357,8 @@ def _form_indexes(chosen: dict[bytes, Entry]) -> tuple[FormIndex, FormIndex, For
             check = CHECK_NON_ASCII_CAPITAL
         else:
             check = CHECK_NONE
+        if entry.kind == "ambiguous":
+            check |= CHECK_AMBIGUOUS
         capitalised.append((bytes([MARK]) + body, entry, check))
     return _form_index(capitalised), _form_index(lowercase), _form_index(cues)
 

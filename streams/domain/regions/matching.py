@@ -7,8 +7,8 @@ lower-cased and every other byte is a separator: ``MARK`` when a capital follows
 
 Why the mark: nearly every form must start with a capital, so its pattern starts with ``MARK``, a byte
 that occurs only before capitalised words (a few dozen per article). The automaton's prefilter then jumps
-from one to the next instead of stepping through every byte, several times faster than patterns led
-by a space, which occurs every few bytes.
+from one to the next instead of stepping through every byte, which patterns led by a space (every few
+bytes) defeat.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Final
 import numpy as np
 
 from streams.domain.regions.gazetteer import (
+    CHECK_AMBIGUOUS,
     CHECK_EXACT,
+    CHECK_NON_ASCII_CAPITAL,
     JOIN_CHAR,
     PAIR_TABLE,
     Entry,
@@ -32,6 +34,8 @@ Hit = tuple[int, int, Entry]
 
 _SEPARATOR_MAX: Final = 0x20  # spaces, MARK and JOIN; folded letters and digits are all above
 _PAIRS: Final = np.dtype("<u2")
+#: Between title and body; the space lets the body's first word be marked as capitalised.
+_JOINER: Final = JOIN_CHAR + " "
 
 
 def mark(data: bytes) -> bytes:
@@ -44,15 +48,27 @@ def mark(data: bytes) -> bytes:
 
 
 class ScannedArticle:
-    """Title and body hits of one article, and what is needed to look further (cue words) on demand."""
+    """The mentions in one article, indexed into ``text`` (title, joiner, body): one list, in order."""
 
-    __slots__ = ("body_hits", "title_hits", "_buf", "_offset")
+    __slots__ = ("_buf", "ambiguous", "body_offset", "hits", "text")
 
-    def __init__(self, title_hits: list[Hit], body_hits: list[Hit], buf: bytes, offset: int) -> None:
-        self.title_hits = title_hits
-        self.body_hits = body_hits
+    def __init__(self, text: str, body_offset: int, hits: list[Hit], ambiguous: bool, buf: bytes) -> None:
+        self.text = text
+        self.body_offset = body_offset
+        self.hits = hits
+        #: Whether any hit is a name that ambiguity.py must resolve.
+        self.ambiguous = ambiguous
         self._buf = buf
-        self._offset = offset
+
+    def field_hits(self) -> tuple[list[Hit], list[Hit]]:
+        """The hits split by field, with offsets into the title and into the body."""
+        off = self.body_offset
+        split = len(self.hits)
+        for k, hit in enumerate(self.hits):
+            if hit[0] >= off:
+                split = k
+                break
+        return self.hits[:split], [(s - off, e - off, entry) for s, e, entry in self.hits[split:]]
 
     def cue_entries(self, gazetteer: Gazetteer) -> list[Entry]:
         """Entries of the lower-case cue words anywhere in the article (title or body)."""
@@ -61,44 +77,40 @@ class ScannedArticle:
 
 def scan_article(gazetteer: Gazetteer, title: str, body: str) -> ScannedArticle:
     """Mentions in ``title`` and ``body`` on word boundaries with the capitalisation their entry demands."""
-    text = title + JOIN_CHAR + " " + body  # the space before the body marks its first word if capitalised
+    text = title + _JOINER + body
     data = text.encode("ascii", "replace")
     buf = mark(data)
-    hits = _capitalised_hits(gazetteer.capitalised, buf, data, text)
+    hits, ambiguous = _capitalised_hits(gazetteer.capitalised, buf, data, text)
     lowercase = _lowercase_hits(gazetteer.lowercase, buf)
     if lowercase:
         hits = _leftmost_longest(hits + lowercase)
-    offset = len(title) + 2
-    split = len(hits)
-    for k, hit in enumerate(hits):
-        if hit[0] >= offset:
-            split = k
-            break
-    body_hits = [(s - offset, e - offset, entry) for s, e, entry in hits[split:]]
-    return ScannedArticle(hits[:split], body_hits, buf, offset)
+        ambiguous = any(entry.kind == "ambiguous" for _, _, entry in hits)
+    return ScannedArticle(text, len(title) + len(_JOINER), hits, ambiguous, buf)
 
 
 def scan(gazetteer: Gazetteer, text: str) -> list[Hit]:
     """Mentions in one text (as if it were a body with no title)."""
-    return scan_article(gazetteer, "", text).body_hits
+    return scan_article(gazetteer, "", text).field_hits()[1]
 
 
-def _capitalised_hits(index: FormIndex, buf: bytes, data: bytes, text: str) -> list[Hit]:
+def _capitalised_hits(index: FormIndex, buf: bytes, data: bytes, text: str) -> tuple[list[Hit], bool]:
     patterns = index.patterns
     hits: list[Hit] = []
+    ambiguous = False
     for pid, start, end in index.automaton.find_matches_as_indexes(buf):
         if buf[end] > _SEPARATOR_MAX:  # the match stops inside a word ("Oman" in "Omani" is another pattern)
             continue
         end -= 1
         entry, check = patterns[pid]
         if check:
-            if check == CHECK_EXACT:
-                if not data[start:end].isupper():  # "US" yes, "Us" no
-                    continue
-            elif not text[start].isupper():  # a non-ASCII first letter: the mark only said "maybe"
+            if check & CHECK_EXACT and not data[start:end].isupper():  # "US" yes, "Us" no
                 continue
+            if check & CHECK_NON_ASCII_CAPITAL and not text[start].isupper():  # the mark only said "maybe"
+                continue
+            if check & CHECK_AMBIGUOUS:
+                ambiguous = True
         hits.append((start, end, entry))
-    return hits
+    return hits, ambiguous
 
 
 def _lowercase_hits(index: FormIndex, buf: bytes) -> list[Hit]:
