@@ -64,18 +64,19 @@ _CREDIT_MARKERS: Final = (
     "Compiled by",
 )
 _CREDITS_WINDOW: Final = 600
-_CREDIT_PROBES: Final = ("contributed", "ing by", "Compiled by")
 
 
 def credits_start(body: str) -> int:
     """Index where the closing credits start (``len(body)`` when there are none)."""
-    floor = len(body) - _CREDITS_WINDOW
+    floor = max(len(body) - _CREDITS_WINDOW, 0)
     cut = len(body)
-    # Every marker contains one of these; three scans of the window instead of six on the common path.
-    if all(body.find(probe, max(floor, 0)) == -1 for probe in _CREDIT_PROBES):
-        return cut
+    # Every marker contains one of these: three scans of the window instead of six on the common path
+    # (a regex alternation is slower than either).
+    if body.find("ing by", floor) == -1 and body.find("contributed", floor) == -1:
+        if body.find("Compiled by", floor) == -1:
+            return cut
     for marker in _CREDIT_MARKERS:
-        i = body.find(marker, max(floor, 0))
+        i = body.find(marker, floor)
         if i != -1:
             sentence = max(body.rfind("\n", 0, i) + 1, body.rfind(". ", 0, i) + 2, body.rfind("(", 0, i), 0)
             cut = min(cut, sentence)
