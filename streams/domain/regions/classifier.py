@@ -64,6 +64,7 @@ _CREDIT_MARKERS: Final = (
     "Compiled by",
 )
 _CREDITS_WINDOW: Final = 600
+_CREDIT_PROBES: Final = ("ing by", "contributed", "Compiled by")
 
 
 def credits_start(body: str) -> int:
@@ -72,9 +73,8 @@ def credits_start(body: str) -> int:
     cut = len(body)
     # Every marker contains one of these: three scans of the window instead of six on the common path
     # (a regex alternation is slower than either).
-    if body.find("ing by", floor) == -1 and body.find("contributed", floor) == -1:
-        if body.find("Compiled by", floor) == -1:
-            return cut
+    if all(body.find(probe, floor) == -1 for probe in _CREDIT_PROBES):
+        return cut
     for marker in _CREDIT_MARKERS:
         i = body.find(marker, floor)
         if i != -1:
