@@ -41,7 +41,7 @@ _DATELINE: Final = re.compile(
 
 def dateline_end(body: str) -> int:
     """Index just past the dateline at the start of ``body``, or 0 when there is none."""
-    if not body[:24].lstrip()[:2].isupper():  # the pattern needs two capitals first; most bodies fail here
+    if not body[:160].lstrip()[:2].isupper():  # the pattern needs two capitals first; most bodies fail here
         return 0
     m = _DATELINE.match(body, 0, 160)
     return m.end() if m else 0
