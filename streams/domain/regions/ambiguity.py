@@ -7,6 +7,7 @@ settles it: "Georgia" next to "Atlanta" and "Gov. Kemp" is the US state, next to
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from streams.domain.regions.gazetteer import CASE_CAP, KIND_WEIGHTS, Entry
@@ -64,31 +65,46 @@ def is_title_case(title: str) -> bool:
 
 
 def resolve(
-    title: str, title_hits: list[Hit], body: str, body_hits: list[Hit]
+    title: str,
+    title_hits: list[Hit],
+    body: str,
+    body_hits: list[Hit],
+    cue_words: Callable[[], Iterable[Entry]],
 ) -> tuple[list[Hit], list[Hit]]:
-    """Drop or re-assign mentions of ambiguous names; other hits pass through unchanged."""
+    """Drop or re-assign mentions of ambiguous names; other hits pass through unchanged.
+
+    ``cue_words`` gives the lower-case cue words of the article; it is called only when a name needs them.
+    """
     ambiguous = [("title", h) for h in title_hits if h[2].kind == "ambiguous"]
     ambiguous += [("body", h) for h in body_hits if h[2].kind == "ambiguous"]
     if not ambiguous:
         return title_hits, body_hits
-    # Count only what the rules below read: the ambiguous names' own countries, US, and the cue tags.
-    wanted = {h[2].codes[0] for _, h in ambiguous} | {"GE", "US"}
-    support: Counter[str] = Counter()  # unambiguous mentions per wanted country
-    tags: Counter[str] = Counter()
-    for hits in (title_hits, body_hits):
-        for _, _, entry in hits:
-            if entry.tags:
-                tags.update(entry.tags)
-            if entry.kind != "ambiguous":
-                for code in entry.codes:
-                    if code in wanted:
-                        support[code] += 1
-    title_case = is_title_case(title)
-    replace: dict[tuple[str, int], Entry | None] = {}
     by_name: dict[str, list[tuple[str, Hit]]] = {}
     for where, h in ambiguous:
         key = h[2].key
         by_name.setdefault(_GEORGIA if key.startswith(_GEORGIA) else key, []).append((where, h))
+    # Count only what the rules below read: the ambiguous names' own countries, US, and the cue tags
+    # (only the Georgia and Turkey rules read tags, so the cue-word scan runs only for them).
+    wanted = {h[2].codes[0] for _, h in ambiguous} | {"GE", "US"}
+    needs_tags = _GEORGIA in by_name or "turkey" in by_name
+    support: Counter[str] = Counter()  # unambiguous mentions per wanted country
+    tags: Counter[str] = Counter()
+    for hits in (title_hits, body_hits):
+        for _, _, entry in hits:
+            if needs_tags and entry.tags:
+                for tag in entry.tags:  # Counter.update is several times slower on small sets
+                    tags[tag] += 1
+            if entry.kind != "ambiguous":
+                for code in entry.codes:
+                    if code in wanted:
+                        support[code] += 1
+    if needs_tags:
+        for entry in cue_words():
+            for tag in entry.tags:
+                tags[tag] += 1
+    # Read by the first-name rule only.
+    title_case = any(k not in (_GEORGIA, "turkey") for k in by_name) and is_title_case(title)
+    replace: dict[tuple[str, int], Entry | None] = {}
     for key, group in by_name.items():
         code = group[0][1][2].codes[0]
         if key == _GEORGIA:
@@ -106,6 +122,8 @@ def resolve(
             ]
             dropped = group if persons and not support[code] else persons
             replace.update(((where, h[0]), None) for where, h in dropped)
+    if not replace:
+        return title_hits, body_hits
     return _apply(title_hits, "title", replace), _apply(body_hits, "body", replace)
 
 

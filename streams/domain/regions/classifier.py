@@ -13,7 +13,7 @@ from typing import Final
 from streams.domain.model import Article, CountryLabel, Evidence, Field, RegionResult
 from streams.domain.regions.ambiguity import resolve
 from streams.domain.regions.gazetteer import Gazetteer, build_gazetteer
-from streams.domain.regions.matching import Hit, scan
+from streams.domain.regions.matching import Hit, scan_article
 
 TITLE_WEIGHT: Final = 3.0
 DATELINE_WEIGHT: Final = 4.0
@@ -27,7 +27,8 @@ TAIL_START: Final = 2500
 #: the body (1.0) is not enough, one in the title (3.0) or lead (2.0) is.
 RELATIVE_MIN: Final = 0.2
 ABSOLUTE_MIN: Final = 1.5
-MAX_EVIDENCE: Final = 10
+#: Spans kept per listed country: enough to show why, and each one is an object per article.
+MAX_EVIDENCE: Final = 5
 #: Members of a list of three or more places count this much: listed countries are usually bystanders.
 LIST_FACTOR: Final = 0.5
 
@@ -40,6 +41,8 @@ _DATELINE: Final = re.compile(
 
 def dateline_end(body: str) -> int:
     """Index just past the dateline at the start of ``body``, or 0 when there is none."""
+    if not body[:160].lstrip()[:2].isupper():  # the pattern needs two capitals first; most bodies fail here
+        return 0
     m = _DATELINE.match(body, 0, 160)
     return m.end() if m else 0
 
@@ -61,14 +64,19 @@ _CREDIT_MARKERS: Final = (
     "Compiled by",
 )
 _CREDITS_WINDOW: Final = 600
+_CREDIT_PROBES: Final = ("ing by", "contributed", "Compiled by")
 
 
 def credits_start(body: str) -> int:
     """Index where the closing credits start (``len(body)`` when there are none)."""
-    floor = len(body) - _CREDITS_WINDOW
+    floor = max(len(body) - _CREDITS_WINDOW, 0)
     cut = len(body)
+    # Every marker contains one of these: three scans of the window instead of six on the common path
+    # (a regex alternation is slower than either).
+    if all(body.find(probe, floor) == -1 for probe in _CREDIT_PROBES):
+        return cut
     for marker in _CREDIT_MARKERS:
-        i = body.find(marker, max(floor, 0))
+        i = body.find(marker, floor)
         if i != -1:
             sentence = max(body.rfind("\n", 0, i) + 1, body.rfind(". ", 0, i) + 2, body.rfind("(", 0, i), 0)
             cut = min(cut, sentence)
@@ -82,14 +90,17 @@ _LIST_JOINS: Final = frozenset(
 _LONGEST_JOIN: Final = max(len(j) for j in _LIST_JOINS)
 
 
-def _enumerated(body: str, hits: list[Hit]) -> set[int]:
-    """Indices of hits inside lists of three or more places: sponsors, reactions, neighbours."""
+def _enumerated(text: str, hits: list[Hit], body_start: int) -> set[int]:
+    """Indices of body hits inside lists of three or more places: sponsors, reactions, neighbours."""
     out: set[int] = set()
+    if len(hits) < 3:
+        return out
     run = 0
     prev_end = -100
     for k, (start, end, _) in enumerate(hits):
-        # The length test keeps the slice (and the set lookup) off the common path.
-        if start - prev_end <= _LONGEST_JOIN and body[prev_end:start] in _LIST_JOINS:
+        # The length test keeps the slice (and the set lookup) off the common path; the joiner between
+        # title and body is no list join, so runs never cross into the body.
+        if start - prev_end <= _LONGEST_JOIN and start >= body_start and text[prev_end:start] in _LIST_JOINS:
             run += 1
             if run >= 2:
                 out.update(range(k - run, k + 1))
@@ -117,78 +128,105 @@ class RegionClassifier:
     def classify(self, article: Article) -> RegionResult:
         gaz = self._gaz
         title, body = article.title, article.body
-        title_hits = scan(gaz, title)
-        body_hits = scan(gaz, body)
-        if not title_hits and not body_hits:
+        scanned = scan_article(gaz, title, body)
+        hits = scanned.hits
+        if not hits:
             return _EMPTY
-        title_hits, body_hits = resolve(title, title_hits, body, body_hits)
+        if scanned.ambiguous:
+            title_hits, body_hits = scanned.field_hits()
+            cue_words = lambda: scanned.cue_entries(gaz)  # noqa: E731 - called at most once, if at all
+            title_hits, body_hits = resolve(title, title_hits, body, body_hits, cue_words)
+            off = scanned.body_offset
+            hits = title_hits + [(s + off, e + off, entry) for s, e, entry in body_hits]
 
-        # Evidence objects are built only for the countries kept: most mentions are scored, then dropped.
-        scores: dict[str, float] = {}
-        spans: dict[str, list[tuple[Field, int, int]]] = {}
-        for start, end, entry in title_hits:
-            gain = entry.weight * TITLE_WEIGHT
-            if gain:
-                for code in entry.codes:
-                    if code in scores:
-                        scores[code] += gain
-                        spans[code].append(("title", start, end))
-                    else:
-                        scores[code] = gain
-                        spans[code] = [("title", start, end)]
+        # One pass over title and body hits, with offsets into ``text`` (title, joiner, body): the zones
+        # below are shifted by ``off`` rather than every hit. Spans hold hit indices; Evidence objects are
+        # built only for the countries kept, since most mentions are scored, then dropped.
+        text, off = scanned.text, scanned.body_offset
         dl = dateline_end(body)
-        lead = lead_end(body, dl)
-        credits = credits_start(body)
-        listed = _enumerated(body, body_hits)
+        lead = lead_end(body, dl) + off
+        credits = credits_start(body) + off
+        tail = TAIL_START + off
+        dl += off
+        listed = _enumerated(text, hits, off)
+        scores: dict[str, float] = {}
+        spans: dict[str, list[int]] = {}
         dateline: dict[str, float] = {}  # strongest dateline mention per country
-        for k, (start, end, entry) in enumerate(body_hits):
+        for k, (start, _, entry) in enumerate(hits):
             weight = entry.weight
-            if not weight or start >= credits:
+            if not weight:
                 continue
-            if k in listed:
-                weight *= LIST_FACTOR
-            if start < dl:
-                for code in entry.codes:
-                    dateline[code] = max(dateline.get(code, 0.0), weight)
-                gain = 0.0
-            elif start < lead:
-                gain = weight * LEAD_WEIGHT
-            elif start < TAIL_START:
-                gain = weight * BODY_WEIGHT
+            if start < off:
+                gain = weight * TITLE_WEIGHT
+            elif start >= credits:
+                continue
             else:
-                gain = weight * TAIL_WEIGHT
+                if listed and k in listed:
+                    weight *= LIST_FACTOR
+                if start < dl:
+                    for code in entry.codes:
+                        dateline[code] = max(dateline.get(code, 0.0), weight)
+                    gain = 0.0
+                elif start < lead:
+                    gain = weight * LEAD_WEIGHT
+                elif start < tail:
+                    gain = weight * BODY_WEIGHT
+                else:
+                    gain = weight * TAIL_WEIGHT
             for code in entry.codes:
                 if code in scores:
                     scores[code] += gain
-                    spans[code].append(("body", start, end))
+                    spans[code].append(k)
                 else:
                     scores[code] = gain
-                    spans[code] = [("body", start, end)]
+                    spans[code] = [k]
         for code, weight in dateline.items():
             # Bureaus file from hubs ("BANGKOK" for Myanmar, "CAIRO" for Sudan): the dateline is a strong
             # signal only when the title or lead also names the country.
-            backed = any(f == "title" or a < lead for f, a, _ in spans[code] if a >= dl or f == "title")
+            backed = any(a < off or dl <= a < lead for a in (hits[k][0] for k in spans[code]))
             scores[code] += weight * (DATELINE_WEIGHT if backed else BODY_WEIGHT)
         if not scores:
             return _EMPTY
 
         top = max(scores.values())
         floor = max(ABSOLUTE_MIN, RELATIVE_MIN * top)
-        kept = sorted((c for c, s in scores.items() if s >= floor), key=lambda c: (-scores[c], c))
+        kept = [c for c, s in scores.items() if s >= floor]
+        if len(kept) > 1:
+            kept.sort(key=lambda c: (-scores[c], c))
         countries = gaz.countries
         labels: list[CountryLabel] = []
         regions: set[str] = set()
-        texts = {"title": title, "body": body}
         for code in kept:
             info = countries.get(code)
             if info is not None:
                 regions.update(info.regions)
-            evidence = tuple([_evidence(f, a, b, texts[f][a:b]) for f, a, b in spans[code][:MAX_EVIDENCE]])
+            evidence = _distinct_evidence(text, off, hits, spans[code])
             labels.append(CountryLabel(code, info.name if info else code, scores[code] / top, evidence))
         return RegionResult(tuple(labels), kept[0] if kept else None, tuple(sorted(regions)))
 
 
 _EMPTY: Final = RegionResult((), None, ())
+
+
+def _distinct_evidence(text: str, off: int, hits: list[Hit], indices: list[int]) -> tuple[Evidence, ...]:
+    """The first mention of each distinct name per field, up to ``MAX_EVIDENCE``: "Pyongyang" five times
+    over says less than "North Korea", "Pyongyang", "KCNA"."""
+    seen: set[tuple[bool, str]] = set()
+    out: list[Evidence] = []
+    for k in indices:
+        start, end, _ = hits[k]
+        in_title = start < off
+        name = text[start:end]
+        if (in_title, name) not in seen:
+            seen.add((in_title, name))
+            if in_title:
+                out.append(_evidence("title", start, end, name))
+            else:
+                out.append(_evidence("body", start - off, end - off, name))
+            if len(out) == MAX_EVIDENCE:
+                break
+    return tuple(out)
+
 
 _new = object.__new__
 _set_field = vars(Evidence)["field"].__set__  # the slot descriptors of the frozen dataclass
@@ -200,8 +238,9 @@ _set_text = vars(Evidence)["text"].__set__
 def _evidence(field: Field, start: int, end: int, text: str) -> Evidence:
     """``Evidence(field, start, end, text)`` at half the cost of the frozen dataclass ``__init__``.
 
-    Up to 10 spans per listed country are built per article, which made ``__init__`` a visible share of
-    ``classify``; writing the slots directly is equivalent (tests compare against the real constructor).
+    Up to ``MAX_EVIDENCE`` spans per listed country are built per article, which made ``__init__`` a
+    visible share of ``classify``; writing the slots directly is equivalent (tests compare against the real
+    constructor).
     """
     ev: Evidence = _new(Evidence)
     _set_field(ev, field)
