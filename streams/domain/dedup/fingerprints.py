@@ -29,6 +29,7 @@ from streams.domain.dedup.config import DedupConfig
 from streams.domain.model import Article
 
 U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
 
 # Bytes that belong to words: ASCII digits and letters (upper mapped to lower) and every non-ASCII
 # byte (UTF-8 letters left after the Unicode path below); everything else becomes 0, a separator.
@@ -51,9 +52,7 @@ _K = (
 )
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_DENSIFY_INT = 0x9FB21C651E98DF25
-_DENSIFY = np.uint64(_DENSIFY_INT)
-_MASK64 = (1 << 64) - 1
+_DENSIFY = np.uint64(0x9FB21C651E98DF25)
 _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
 _MAX_BATCH = 256  # articles per numpy pass: amortises call overhead, stays in cache
 _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)  # marks an empty bin (a shingle hashing to it counts as empty)
@@ -103,7 +102,8 @@ class Fingerprint:
     content_hash: str
     #: One-permutation MinHash of the word shingles; None when the text has no words.
     signature: U64 | None
-    #: Store keys of the LSH bands, ``b:<band>:<hash>``; empty when there is no signature.
+    #: Store keys of the LSH bands: ``b:<band>:<hash>`` of the shingle signature, then
+    #: ``w:<band>:<hash>`` of the salient-word signature; empty when there is no signature.
     band_keys: tuple[str, ...]
     #: ``published_at`` as epoch seconds, when present and parseable.
     published: float | None
@@ -111,6 +111,10 @@ class Fingerprint:
     lead_dates: tuple[int, ...]
     #: Number of shingles hashed (for metrics and tests).
     shingles: int
+    #: One-permutation MinHash (low 32 bits) of the set of salient words; None without any.
+    word_signature: U32 | None
+    #: Names and numbers of title and lead (see :func:`facts`).
+    facts: tuple[str, ...]
 
 
 def normalise(title: str, body: str) -> bytes:
@@ -134,11 +138,43 @@ def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:
     starts = np.flatnonzero(is_word[1:] > is_word[:-1]) + 1
     if starts.size == 0:
         return np.empty(0, dtype=np.uint64), starts
+    return _hash_words(arr, starts), starts
+
+
+def _hash_words(arr: npt.NDArray[np.uint8], starts: npt.NDArray[np.intp]) -> U64:
     _TABLES.ensure(arr.size)
     # Separators are 0, so the sum from one word start to the next is exactly that word's terms.
     sums: U64 = np.add.reduceat(arr * _TABLES.pw[: arr.size], starts)
     out: U64 = sums * _TABLES.ipw[starts]
-    return out, starts
+    return out
+
+
+# Salient words, for the second signal: words of 5+ letters or starting with a digit (short words
+# are overwhelmingly function and high-frequency words: Zipf's law of abbreviation), minus the
+# long function words and wire boilerplate below.
+_LONG_STOPWORDS = (
+    "about above according added adding after again against along already although among another "
+    "around because before being below between could during early earlier first further having "
+    "including itself later least local might months never other others people place previous "
+    "reported reporters reporting saying since should statement still their there these those "
+    "three through under until where which while would years yesterday monday tuesday wednesday "
+    "thursday friday saturday sunday reuters editing writing"
+)
+_STOP_HASHES: U64 = np.unique(_word_hashes(b"\0" + _LONG_STOPWORDS.replace(" ", "\0").encode() + b"\0")[0])
+_MIN_SALIENT_LEN = 5
+# Facts for the agreement check: capitalised names and numbers ("80", "6.4", "90,000", "B-1B").
+_FACT_RE = re.compile(r"\b(?:[A-Z][\w'-]*\w|\d[\d.,]*\d|\d)")
+_FACT_STOP = frozenset(
+    ("a", "an", "and", "as", "at", "but", "by", "for", "from", "he", "her", "his", "in", "it", "its",
+     "of", "on", "or", "she", "the", "their", "they", "this", "to", "we", "after", "about", "more",
+     "north", "south", "east", "west", "new")
+)  # fmt: skip
+
+
+def facts(title: str, body: str, chars: int) -> tuple[str, ...]:
+    """Names and numbers of the title and lead, lower case, sorted: the facts rewrites keep."""
+    found = {t.lower() for t in _FACT_RE.findall(f"{title}\n{body[:chars]}")}
+    return tuple(sorted(found - _FACT_STOP))
 
 
 def _mix(x: U64) -> U64:
@@ -183,29 +219,40 @@ def _densify(sig: U64, empty: npt.NDArray[np.bool_]) -> U64:
 
 
 @functools.cache
-def _band_prefixes(bands: int) -> tuple[str, ...]:
-    return tuple(f"b:{i}:" for i in range(bands))
+def _band_prefixes(bands: int, kind: str = "b") -> tuple[str, ...]:
+    return tuple(f"{kind}:{i}:" for i in range(bands))
 
 
 def _band_hex(signatures: U64, cfg: DedupConfig) -> str:
     """Band hashes of every row as one hex string, 16 characters per band."""
+    return _bands_hex(signatures, cfg.bands, cfg.rows)
+
+
+def _bands_hex(signatures: npt.NDArray[np.uint64] | npt.NDArray[np.uint32], bands: int, n_rows: int) -> str:
     # Signature entries are already well-mixed hashes: a multiply-add chain combines a band's rows.
-    rows = signatures[:, : cfg.bands * cfg.rows].reshape(signatures.shape[0], cfg.bands, cfg.rows)
+    rows = signatures[:, : bands * n_rows].reshape(signatures.shape[0], bands, n_rows).astype(np.uint64)
     acc = rows[:, :, 0].copy()
-    for r in range(1, cfg.rows):
+    for r in range(1, n_rows):
         acc *= _K[r % len(_K)]
         acc += rows[:, :, r]
     return acc.tobytes().hex()
 
 
-def _split_keys(hexed: str, start: int, bands: int) -> tuple[str, ...]:
+def _split_keys(hexed: str, start: int, bands: int, kind: str = "b") -> tuple[str, ...]:
     chunks = [hexed[i : i + 16] for i in range(start, start + 16 * bands, 16)]
-    return tuple(map(str.__add__, _band_prefixes(bands), chunks))
+    return tuple(map(str.__add__, _band_prefixes(bands, kind), chunks))
 
 
 def band_keys(signature: U64, cfg: DedupConfig) -> tuple[str, ...]:
     """LSH band keys ``b:<band>:<hash>`` from the first ``bands * rows`` signature entries."""
     return _split_keys(_band_hex(signature.reshape(1, -1), cfg), 0, cfg.bands)
+
+
+def word_band_keys_many(signatures: U32, cfg: DedupConfig) -> list[tuple[str, ...]]:
+    """LSH keys ``w:<band>:<hash>`` of every row of a 2-D array of salient-word signatures."""
+    hexed = _bands_hex(signatures, cfg.word_bands, cfg.word_rows)
+    width = 16 * cfg.word_bands
+    return [_split_keys(hexed, i * width, cfg.word_bands, "w") for i in range(signatures.shape[0])]
 
 
 def band_keys_many(signatures: U64, cfg: DedupConfig) -> list[tuple[str, ...]]:
@@ -247,34 +294,8 @@ def lead_dates(title: str, body: str, lead_chars: int) -> tuple[int, ...]:
 
 
 def fingerprint(article: Article, cfg: DedupConfig) -> Fingerprint:
-    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying.
-
-    Same result as :func:`fingerprint_many` with fewer numpy calls (each costs ~1-2 us).
-    """
-    words = _word_hashes(_word_buffer(article.title, article.body))[0]
-    content_hash = xxhash.xxh3_128_hexdigest(words.tobytes())
-    published = parse_published(article.published_at)
-    dates = lead_dates(article.title, article.body, cfg.lead_chars)
-    if words.size == 0:
-        return Fingerprint(content_hash, None, (), published, dates, 0)
-    k = cfg.num_perm
-    shingles = _combine(words, min(cfg.shingle_size, int(words.size)))
-    sig = np.full(k, _EMPTY, dtype=np.uint64)
-    np.minimum.at(sig, (shingles >> _bin_shift(k)).astype(np.intp), shingles)
-    holes = np.flatnonzero(sig == _EMPTY).tolist()
-    if len(holes) > 8:
-        sig = _densify(sig.reshape(1, k), (sig == _EMPTY).reshape(1, k))[0]
-    elif holes:  # the usual 3 KB case: a few holes, cheaper in scalar code than ~10 numpy calls
-        hole_set = set(holes)
-        values = sig.tolist()
-        for j in holes:
-            d = 1
-            while (j + d) % k in hole_set:
-                d += 1
-            values[j] = (values[(j + d) % k] + d * _DENSIFY_INT) & _MASK64
-        sig = np.array(values, dtype=np.uint64)
-    keys = _split_keys(_band_hex(sig.reshape(1, k), cfg), 0, cfg.bands)
-    return Fingerprint(content_hash, sig, keys, published, dates, int(shingles.size))
+    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying."""
+    return _fingerprint_batch([article], cfg)[0]
 
 
 def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fingerprint]:
@@ -293,7 +314,12 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     n_art = len(articles)
     k = cfg.num_perm
     buffers = [_word_buffer(a.title, a.body) for a in articles]
-    words, starts = _word_hashes(b"".join(buffers))
+    buf = b"".join(buffers)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    is_word = arr.astype(bool)
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1  # alternating word starts and ends
+    starts = edges[0::2]
+    words = _hash_words(arr, starts) if starts.size else np.empty(0, dtype=np.uint64)
     # Buffers are NUL-padded, so no word spans two articles; count each article's words.
     word_end = np.searchsorted(starts, np.cumsum([len(b) for b in buffers]))
     word_beg = np.empty_like(word_end)
@@ -320,35 +346,63 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         if 0 < c < size:
             shingle_parts.append(_combine(words[word_beg[i] : word_end[i]], c))
             owner_parts.append(np.full(1, i, dtype=np.intp))
+    sigs = _one_permutation(shingle_parts, owner_parts, n_art, k)
+    hexed = _bands_hex(sigs, cfg.bands, cfg.rows)
 
-    # One-permutation MinHash: a shingle's top log2(k) bits pick its bin; each (article, bin) keeps
-    # its minimum, all articles in one unbuffered ufunc call (much cheaper than sorting).
-    sigs: U64 = np.full(n_art * k, _EMPTY, dtype=np.uint64)
-    if shingle_parts:
-        shingles = np.concatenate(shingle_parts)
-        slot = np.concatenate(owner_parts) * k + (shingles >> _bin_shift(k)).astype(np.intp)
-        np.minimum.at(sigs, slot, shingles)
-    sigs = sigs.reshape(n_art, k)
-    empty = sigs == _EMPTY
-    if empty.any():
-        sigs = _densify(sigs, empty)
-    hexed = _band_hex(sigs, cfg)
+    # Second signal: the set of salient words (see _LONG_STOPWORDS), its own small signature.
+    kw = cfg.word_perm
+    salient = np.flatnonzero(
+        (((edges[1::2] - starts) >= _MIN_SALIENT_LEN) | ((arr[starts] - 48) < 10))
+        & ~_is_stopword(words)
+    )
+    word_owner = np.searchsorted(word_end, salient, side="right")
+    wsigs = _one_permutation([_mix(words[salient] * _K[3])], [word_owner], n_art, kw).astype(np.uint32)
+    has_words = np.bincount(word_owner, minlength=n_art).tolist()
+    whexed = _bands_hex(wsigs, cfg.word_bands, cfg.word_rows)
 
     out = []
-    width = 16 * cfg.bands
+    width, wwidth = 16 * cfg.bands, 16 * cfg.word_bands
     for i, a in enumerate(articles):
         content_hash = xxhash.xxh3_128_hexdigest(words[word_beg[i] : word_end[i]].tobytes())
         published = parse_published(a.published_at)
         dates = lead_dates(a.title, a.body, cfg.lead_chars)
+        found = facts(a.title, a.body, cfg.fact_chars)
         if counts[i] == 0:
-            out.append(Fingerprint(content_hash, None, (), published, dates, 0))
+            out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, found))
             continue
         n_sh = max(counts[i] - size + 1, 1)
         keys = _split_keys(hexed, i * width, cfg.bands)
-        out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh))
+        wsig: U32 | None = None
+        if has_words[i]:
+            wsig = wsigs[i]
+            keys += _split_keys(whexed, i * wwidth, cfg.word_bands, "w")
+        out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh, wsig, found))
     return out
 
 
-def estimate_jaccard(a: U64, b: U64) -> float:
+def _is_stopword(words: U64) -> npt.NDArray[np.bool_]:
+    at = np.minimum(np.searchsorted(_STOP_HASHES, words), _STOP_HASHES.size - 1)
+    hit: npt.NDArray[np.bool_] = _STOP_HASHES[at] == words
+    return hit
+
+
+def _one_permutation(parts: list[U64], owners: list[npt.NDArray[np.intp]], n_art: int, k: int) -> U64:
+    """One-permutation MinHash of each article's hashes, densified; rows are articles."""
+    # A hash's top log2(k) bits pick its bin; each (article, bin) keeps its minimum, all articles in
+    # one unbuffered ufunc call (much cheaper than sorting).
+    sigs: U64 = np.full(n_art * k, _EMPTY, dtype=np.uint64)
+    if parts:
+        hashes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        slot = (np.concatenate(owners) if len(owners) > 1 else owners[0]) * k
+        slot += (hashes >> _bin_shift(k)).astype(np.intp)
+        np.minimum.at(sigs, slot, hashes)
+    sigs = sigs.reshape(n_art, k)
+    empty = sigs == _EMPTY
+    if empty.any():
+        sigs = _densify(sigs, empty)
+    return sigs
+
+
+def estimate_jaccard(a: U64 | U32, b: U64 | U32) -> float:
     """Fraction of equal signature entries: the MinHash estimate of the shingle-set Jaccard."""
     return float(np.count_nonzero(a == b)) / a.size

@@ -4,10 +4,12 @@ All state lives in a ``MutableMapping[str, bytes]`` so the streaming layer can b
 changelogged table and a restarted worker recovers it. Keys (values are small bytes):
 
 ``a:<article id>``        the article's first verdict + content hash + published time + lead dates
-                           (orjson header line), then its signature as raw little-endian uint64
+                           + offer time + facts (orjson header line), then its shingle signature as
+                           raw little-endian uint64 and its salient-word signature as uint32
 ``h:<content hash>``      id of the first live article with that normalised text
 ``b:<band>:<band hash>``  ids (newline separated, oldest first, at most ``max_band_ids``) of the
-                           articles in that LSH bucket
+                           articles in that LSH bucket of shingle signatures
+``w:<band>:<band hash>``  the same for salient-word signatures
 ``t:<bucket>``            number of articles offered during time bucket ``floor(now / bucket_seconds)``
 ``t:<bucket>:<chunk>``    their ids, 128 per chunk, so expiry finds them without scanning the store
 ``t:<bucket>:x``          how many of them expiry has already forgotten
@@ -32,7 +34,7 @@ import numpy as np
 import orjson
 
 from streams.domain.dedup.config import DedupConfig
-from streams.domain.dedup.fingerprints import U64, Fingerprint, band_keys_many
+from streams.domain.dedup.fingerprints import U32, U64, Fingerprint, band_keys_many, word_band_keys_many
 from streams.domain.model import Article, DedupVerdict
 
 Method = Literal["new", "exact", "near"]
@@ -45,20 +47,39 @@ _SEP: Final = b"\n"
 class _Record:
     """Decoded ``a:`` value."""
 
-    __slots__ = ("content_hash", "delivery", "lead_dates", "published", "signature", "verdict")
+    __slots__ = (
+        "content_hash", "delivery", "facts", "lead_dates", "published", "signature", "verdict", "when",
+        "word_signature",
+    )  # fmt: skip
 
     def __init__(self, raw: bytes) -> None:
         head, _, sig = raw.partition(_SEP)
-        method, story_id, duplicate_of, similarity, content_hash, published, dates, *rest = orjson.loads(head)
-        self.delivery: str | None = rest[0] if rest else None
+        (method, story_id, duplicate_of, similarity, content_hash, published, dates, delivery, when, facts,
+         shingle_bytes) = orjson.loads(head)  # fmt: skip
+        self.delivery: str | None = delivery
         self.verdict = DedupVerdict(story_id, duplicate_of, similarity, _METHODS[method])
         self.content_hash: str = content_hash
         self.published: float | None = published
         self.lead_dates: list[int] = dates
-        self.signature: U64 | None = np.frombuffer(sig, dtype="<u8") if sig else None
+        self.when: float = when
+        self.facts: list[str] = facts
+        self.signature: U64 | None = None
+        self.word_signature: U32 | None = None
+        if sig:
+            self.signature = np.frombuffer(sig, dtype="<u8", count=shingle_bytes // 8)
+            if len(sig) > shingle_bytes:
+                self.word_signature = np.frombuffer(sig, dtype="<u4", offset=shingle_bytes)
 
 
-def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delivery: str | None) -> bytes:
+def _encode(
+    verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delivery: str | None, now: float
+) -> bytes:
+    sig = b""
+    if with_signature and fp.signature is not None:
+        sig = fp.signature.astype("<u8", copy=False).tobytes()
+        if fp.word_signature is not None:
+            sig += fp.word_signature.astype("<u4", copy=False).tobytes()
+    when = now if fp.published is None else fp.published
     head = orjson.dumps(
         [
             _METHOD_CODE[verdict.method],
@@ -69,11 +90,12 @@ def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delive
             fp.published,
             fp.lead_dates,
             delivery,
+            when,
+            fp.facts if sig else [],
+            8 * fp.signature.size if sig and fp.signature is not None else 0,
         ]
     )
-    if with_signature and fp.signature is not None:
-        return head + _SEP + fp.signature.astype("<u8", copy=False).tobytes()
-    return head + _SEP
+    return head + _SEP + sig
 
 
 class StoryIndex:
@@ -147,19 +169,19 @@ class StoryIndex:
             if holder is not None:
                 story = _Record(holder).verdict.story_id
                 verdict = DedupVerdict(story, first.decode(), 1.0, "exact")
-                store[akey] = _encode(verdict, fp, with_signature=False, delivery=delivery)
+                store[akey] = _encode(verdict, fp, with_signature=False, delivery=delivery, now=now)
                 self._track(aid, now)
                 return verdict
 
         verdict = DedupVerdict(aid, None, 0.0, "new")
         if fp.signature is not None:
             buckets = list(map(store.get, fp.band_keys))  # read once: for candidates, then to append
-            near = self._best_candidate(fp, buckets)
+            near = self._best_candidate(fp, buckets, now)
             if near is not None:
                 verdict = near
             self._index_bands(aid, fp.band_keys, buckets)
         store[hkey] = aid.encode()
-        store[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery)
+        store[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery, now=now)
         self._track(aid, now)
         return verdict
 
@@ -188,7 +210,11 @@ class StoryIndex:
 
     # -- near duplicates ----------------------------------------------------------------------
 
-    def _best_candidate(self, fp: Fingerprint, buckets: list[bytes | None]) -> DedupVerdict | None:
+    def _best_candidate(
+        self, fp: Fingerprint, buckets: list[bytes | None], now: float
+    ) -> DedupVerdict | None:
+        """The live candidate most like ``fp``: shingle matches first (by estimated Jaccard), then
+        matches on the second signal (salient words + shared facts, recent articles only)."""
         store = self.store
         candidates: dict[bytes, None] = {}
         for ids in buckets:
@@ -196,23 +222,40 @@ class StoryIndex:
                 candidates.update(dict.fromkeys(ids.split(_SEP)))
         if not candidates:
             return None
-        assert fp.signature is not None
-        best: tuple[float, str, str] | None = None
-        need = self.cfg.threshold
+        sig, wsig = fp.signature, fp.word_signature
+        assert sig is not None
+        cfg = self.cfg
+        when = now if fp.published is None else fp.published
+        facts = set(fp.facts)
+        best: tuple[int, float, float, str, str] | None = None
         for raw_id in candidates:
             cid = raw_id.decode()
             raw = store.get("a:" + cid)
             if raw is None:
                 continue
             rec = _Record(raw)
-            if rec.signature is None or rec.signature.size != fp.signature.size:
+            if rec.signature is None or rec.signature.size != sig.size:
                 continue
-            sim = float(np.count_nonzero(rec.signature == fp.signature)) / fp.signature.size
-            if sim >= need and (best is None or sim > best[0]) and self._compatible(fp, rec):
-                best = (sim, cid, rec.verdict.story_id)
+            sim = float(np.count_nonzero(rec.signature == sig)) / sig.size
+            if sim >= cfg.threshold:
+                rank = (1, sim)
+            elif (
+                wsig is not None
+                and rec.word_signature is not None
+                and abs(when - rec.when) <= cfg.word_window_seconds
+                and len(facts.intersection(rec.facts)) >= cfg.min_shared_facts
+            ):
+                wsim = float(np.count_nonzero(rec.word_signature == wsig)) / wsig.size
+                if wsim < cfg.word_threshold:
+                    continue
+                rank = (0, wsim)
+            else:
+                continue
+            if (best is None or rank > best[:2]) and self._compatible(fp, rec):
+                best = (*rank, sim, cid, rec.verdict.story_id)
         if best is None:
             return None
-        sim, cid, story = best
+        *_, sim, cid, story = best
         return DedupVerdict(story, cid, sim, "near")
 
     def _compatible(self, fp: Fingerprint, rec: _Record) -> bool:
@@ -309,6 +352,7 @@ class StoryIndex:
         """Delete articles and their hash and band entries (band keys computed for all at once)."""
         store = self.store
         indexed: list[tuple[bytes, U64]] = []
+        worded: list[tuple[bytes, U32]] = []
         for raw_id in raw_ids:
             raw = store.pop("a:" + raw_id.decode(), None)
             if raw is None:
@@ -319,10 +363,16 @@ class StoryIndex:
                 del store[hkey]
             if rec.signature is not None and rec.signature.size == self.cfg.num_perm:
                 indexed.append((raw_id, rec.signature))
-        if not indexed:
-            return
-        all_keys = band_keys_many(np.stack([sig for _, sig in indexed]), self.cfg)
-        for (raw_id, _), keys in zip(indexed, all_keys, strict=True):
+                if rec.word_signature is not None:
+                    worded.append((raw_id, rec.word_signature))
+        all_keys: list[tuple[bytes, tuple[str, ...]]] = []
+        if indexed:
+            keys_b = band_keys_many(np.stack([s for _, s in indexed]), self.cfg)
+            all_keys += zip([i for i, _ in indexed], keys_b, strict=True)
+        if worded:
+            keys_w = word_band_keys_many(np.stack([s for _, s in worded]), self.cfg)
+            all_keys += zip([i for i, _ in worded], keys_w, strict=True)
+        for raw_id, keys in all_keys:
             for key in keys:
                 ids = store.get(key)
                 if ids is None:
