@@ -138,7 +138,7 @@ def test_empty_articles_never_near_match() -> None:
 def test_short_articles_get_signatures() -> None:
     fp = fingerprint(Article(id="s", title="Flash", body="Quake"), CFG)
     assert fp.signature is not None and fp.shingles == 1
-    assert len(fp.band_keys) == CFG.bands + CFG.word_bands
+    assert len(fp.band_keys) == CFG.bands and fp.word_signature is not None
 
 
 # -- stories, redelivery ----------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_store_stays_bounded_over_a_long_stream() -> None:
         if i % 1000 == 999:
             sizes.append(len(index.store))
     live_max = (cfg.window_seconds + cfg.bucket_seconds) / step
-    per_article = 3 + cfg.bands + cfg.word_bands  # a:, h:, t: chunk share, bands
+    per_article = 3 + cfg.bands + cfg.max_facts  # a:, h:, t: chunk share, bands, facts
     assert index.size <= live_max
     assert max(sizes) <= live_max * per_article + 100
     assert sizes[-1] <= sizes[len(sizes) // 2] * 1.1  # flat once the window is full

@@ -21,19 +21,22 @@ class DedupConfig:
     bands: int = 32
     rows: int = 2
     #: Second signal, for rewrites that keep the facts but not the sentences (3-shingle Jaccard
-    #: 0.13-0.25): MinHash of the set of salient words (5+ letters or numbers, no function words),
-    #: its own LSH bands. Bins (power of two), bands x rows of it.
+    #: 0.13-0.25). Candidates: recent articles sharing names/numbers of title and lead, found
+    #: through one posting list per fact (``f:<fact>``); a fact listed by ``max_band_ids`` live
+    #: articles is common ("Tuesday", "Reuters"), not salient, and is not counted. Verified by the
+    #: Jaccard of the sets of salient words (5+ letters or numbers, no function words), estimated
+    #: by a MinHash of ``word_perm`` bins (a power of two).
     word_perm: int = 64
-    word_bands: int = 16
-    word_rows: int = 2
     #: Estimated salient-word Jaccard at or above which a *recent* candidate is the same story.
     #: Fixture rewrites measure 0.40+, same-day different stories of one topic at most ~0.31.
     word_threshold: float = 0.38
     #: The second signal only joins articles published (or offered) at most this far apart:
     #: a topic's vocabulary recurs over days, one event's facts are reported within hours.
     word_window_seconds: float = 43_200.0
-    #: ... and sharing at least this many names/numbers of title and lead.
-    min_shared_facts: int = 4
+    #: Uncommon facts two articles must share to be compared on salient words.
+    min_shared_facts: int = 3
+    #: Facts indexed per article (the longest, i.e. most specific, first).
+    max_facts: int = 16
     #: Characters of the body searched for facts.
     fact_chars: int = 400
     #: Words per shingle.
@@ -60,8 +63,8 @@ class DedupConfig:
             raise ValueError("need bands >= 1, rows >= 1 and bands * rows <= num_perm")
         if self.word_perm < 8 or self.word_perm > 1024 or self.word_perm & (self.word_perm - 1):
             raise ValueError("word_perm must be a power of two in [8, 1024]")
-        if self.word_bands < 1 or self.word_rows < 1 or self.word_bands * self.word_rows > self.word_perm:
-            raise ValueError("need word_bands >= 1, word_rows >= 1 and word_bands * word_rows <= word_perm")
+        if self.max_facts < 1 or self.min_shared_facts < 1:
+            raise ValueError("max_facts and min_shared_facts must be >= 1")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
         if self.shingle_size < 1:
@@ -76,5 +79,5 @@ class DedupConfig:
         """Identifies the stored layout; state written under another version cannot be reused."""
         return (
             f"dedup-v2:{self.num_perm}:{self.bands}x{self.rows}:{self.shingle_size}:"
-            f"{self.word_perm}:{self.word_bands}x{self.word_rows}:{self.bucket_seconds:g}"
+            f"{self.word_perm}:{self.max_facts}:{self.fact_chars}:{self.bucket_seconds:g}"
         )

@@ -102,8 +102,7 @@ class Fingerprint:
     content_hash: str
     #: One-permutation MinHash of the word shingles; None when the text has no words.
     signature: U64 | None
-    #: Store keys of the LSH bands: ``b:<band>:<hash>`` of the shingle signature, then
-    #: ``w:<band>:<hash>`` of the salient-word signature; empty when there is no signature.
+    #: Store keys of the LSH bands, ``b:<band>:<hash>``; empty when there is no signature.
     band_keys: tuple[str, ...]
     #: ``published_at`` as epoch seconds, when present and parseable.
     published: float | None
@@ -113,7 +112,7 @@ class Fingerprint:
     shingles: int
     #: One-permutation MinHash (low 32 bits) of the set of salient words; None without any.
     word_signature: U32 | None
-    #: Names and numbers of title and lead (see :func:`facts`).
+    #: Names and numbers of title and lead (see :func:`facts`); empty when there is no signature.
     facts: tuple[str, ...]
 
 
@@ -171,10 +170,11 @@ _FACT_STOP = frozenset(
 )  # fmt: skip
 
 
-def facts(title: str, body: str, chars: int) -> tuple[str, ...]:
-    """Names and numbers of the title and lead, lower case, sorted: the facts rewrites keep."""
-    found = {t.lower() for t in _FACT_RE.findall(f"{title}\n{body[:chars]}")}
-    return tuple(sorted(found - _FACT_STOP))
+def facts(title: str, body: str, chars: int, most: int) -> tuple[str, ...]:
+    """Up to ``most`` names and numbers of the title and lead, lower case, longest (most specific:
+    "liberian-flagged" before "aden") first: the facts rewrites keep."""
+    found = {t.lower().removesuffix("'s") for t in _FACT_RE.findall(f"{title}\n{body[:chars]}")}
+    return tuple(sorted(found - _FACT_STOP, key=lambda t: (-len(t), t))[:most])
 
 
 def _mix(x: U64) -> U64:
@@ -219,8 +219,8 @@ def _densify(sig: U64, empty: npt.NDArray[np.bool_]) -> U64:
 
 
 @functools.cache
-def _band_prefixes(bands: int, kind: str = "b") -> tuple[str, ...]:
-    return tuple(f"{kind}:{i}:" for i in range(bands))
+def _band_prefixes(bands: int) -> tuple[str, ...]:
+    return tuple(f"b:{i}:" for i in range(bands))
 
 
 def _band_hex(signatures: U64, cfg: DedupConfig) -> str:
@@ -238,21 +238,14 @@ def _bands_hex(signatures: npt.NDArray[np.uint64] | npt.NDArray[np.uint32], band
     return acc.tobytes().hex()
 
 
-def _split_keys(hexed: str, start: int, bands: int, kind: str = "b") -> tuple[str, ...]:
+def _split_keys(hexed: str, start: int, bands: int) -> tuple[str, ...]:
     chunks = [hexed[i : i + 16] for i in range(start, start + 16 * bands, 16)]
-    return tuple(map(str.__add__, _band_prefixes(bands, kind), chunks))
+    return tuple(map(str.__add__, _band_prefixes(bands), chunks))
 
 
 def band_keys(signature: U64, cfg: DedupConfig) -> tuple[str, ...]:
     """LSH band keys ``b:<band>:<hash>`` from the first ``bands * rows`` signature entries."""
     return _split_keys(_band_hex(signature.reshape(1, -1), cfg), 0, cfg.bands)
-
-
-def word_band_keys_many(signatures: U32, cfg: DedupConfig) -> list[tuple[str, ...]]:
-    """LSH keys ``w:<band>:<hash>`` of every row of a 2-D array of salient-word signatures."""
-    hexed = _bands_hex(signatures, cfg.word_bands, cfg.word_rows)
-    width = 16 * cfg.word_bands
-    return [_split_keys(hexed, i * width, cfg.word_bands, "w") for i in range(signatures.shape[0])]
 
 
 def band_keys_many(signatures: U64, cfg: DedupConfig) -> list[tuple[str, ...]]:
@@ -358,24 +351,20 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     word_owner = np.searchsorted(word_end, salient, side="right")
     wsigs = _one_permutation([_mix(words[salient] * _K[3])], [word_owner], n_art, kw).astype(np.uint32)
     has_words = np.bincount(word_owner, minlength=n_art).tolist()
-    whexed = _bands_hex(wsigs, cfg.word_bands, cfg.word_rows)
 
     out = []
-    width, wwidth = 16 * cfg.bands, 16 * cfg.word_bands
+    width = 16 * cfg.bands
     for i, a in enumerate(articles):
         content_hash = xxhash.xxh3_128_hexdigest(words[word_beg[i] : word_end[i]].tobytes())
         published = parse_published(a.published_at)
         dates = lead_dates(a.title, a.body, cfg.lead_chars)
-        found = facts(a.title, a.body, cfg.fact_chars)
         if counts[i] == 0:
-            out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, found))
+            out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, ()))
             continue
         n_sh = max(counts[i] - size + 1, 1)
         keys = _split_keys(hexed, i * width, cfg.bands)
-        wsig: U32 | None = None
-        if has_words[i]:
-            wsig = wsigs[i]
-            keys += _split_keys(whexed, i * wwidth, cfg.word_bands, "w")
+        wsig: U32 | None = wsigs[i] if has_words[i] else None
+        found = facts(a.title, a.body, cfg.fact_chars, cfg.max_facts) if wsig is not None else ()
         out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh, wsig, found))
     return out
 

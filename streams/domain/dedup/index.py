@@ -9,7 +9,8 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
 ``h:<content hash>``      id of the first live article with that normalised text
 ``b:<band>:<band hash>``  ids (newline separated, oldest first, at most ``max_band_ids``) of the
                            articles in that LSH bucket of shingle signatures
-``w:<band>:<band hash>``  the same for salient-word signatures
+``f:<fact>``              the same for the articles naming a fact (a name or number of title and
+                           lead, see :func:`~streams.domain.dedup.fingerprints.facts`)
 ``t:<bucket>``            number of articles offered during time bucket ``floor(now / bucket_seconds)``
 ``t:<bucket>:<chunk>``    their ids, 128 per chunk, so expiry finds them without scanning the store
 ``t:<bucket>:x``          how many of them expiry has already forgotten
@@ -27,14 +28,14 @@ before they reach the changelog. Changing the hashing layout changes ``m:cfg`` a
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Final, Literal
 
 import numpy as np
 import orjson
 
 from streams.domain.dedup.config import DedupConfig
-from streams.domain.dedup.fingerprints import U32, U64, Fingerprint, band_keys_many, word_band_keys_many
+from streams.domain.dedup.fingerprints import U32, U64, Fingerprint, band_keys_many
 from streams.domain.model import Article, DedupVerdict
 
 Method = Literal["new", "exact", "near"]
@@ -175,11 +176,14 @@ class StoryIndex:
 
         verdict = DedupVerdict(aid, None, 0.0, "new")
         if fp.signature is not None:
+            fact_keys = ["f:" + f for f in fp.facts]
             buckets = list(map(store.get, fp.band_keys))  # read once: for candidates, then to append
-            near = self._best_candidate(fp, buckets, now)
+            postings = list(map(store.get, fact_keys))
+            near = self._best_candidate(fp, buckets, postings, now)
             if near is not None:
                 verdict = near
             self._index_bands(aid, fp.band_keys, buckets)
+            self._index_bands(aid, fact_keys, postings)
         store[hkey] = aid.encode()
         store[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery, now=now)
         self._track(aid, now)
@@ -211,26 +215,33 @@ class StoryIndex:
     # -- near duplicates ----------------------------------------------------------------------
 
     def _best_candidate(
-        self, fp: Fingerprint, buckets: list[bytes | None], now: float
+        self, fp: Fingerprint, buckets: list[bytes | None], postings: list[bytes | None], now: float
     ) -> DedupVerdict | None:
         """The live candidate most like ``fp``: shingle matches first (by estimated Jaccard), then
-        matches on the second signal (salient words + shared facts, recent articles only)."""
-        store = self.store
+        matches on the second signal (shared facts + salient words, recent articles only)."""
+        cfg = self.cfg
         candidates: dict[bytes, None] = {}
         for ids in buckets:
             if ids is not None:
                 candidates.update(dict.fromkeys(ids.split(_SEP)))
+        # Second signal: count, per article, the uncommon facts it shares with this one.
+        shared: dict[bytes, int] = {}
+        full = cfg.max_band_ids - 1
+        for ids in postings:
+            if ids is not None and ids.count(_SEP) < full:
+                for other in ids.split(_SEP):
+                    shared[other] = shared.get(other, 0) + 1
+        need = cfg.min_shared_facts
+        candidates.update((other, None) for other, n in shared.items() if n >= need)
         if not candidates:
             return None
         sig, wsig = fp.signature, fp.word_signature
         assert sig is not None
-        cfg = self.cfg
         when = now if fp.published is None else fp.published
-        facts = set(fp.facts)
         best: tuple[int, float, float, str, str] | None = None
         for raw_id in candidates:
             cid = raw_id.decode()
-            raw = store.get("a:" + cid)
+            raw = self.store.get("a:" + cid)
             if raw is None:
                 continue
             rec = _Record(raw)
@@ -242,8 +253,9 @@ class StoryIndex:
             elif (
                 wsig is not None
                 and rec.word_signature is not None
+                and rec.word_signature.size == wsig.size
+                and shared.get(raw_id, 0) >= need
                 and abs(when - rec.when) <= cfg.word_window_seconds
-                and len(facts.intersection(rec.facts)) >= cfg.min_shared_facts
             ):
                 wsim = float(np.count_nonzero(rec.word_signature == wsig)) / wsig.size
                 if wsim < cfg.word_threshold:
@@ -274,7 +286,7 @@ class StoryIndex:
             )
         return True
 
-    def _index_bands(self, aid: str, keys: tuple[str, ...], buckets: list[bytes | None]) -> None:
+    def _index_bands(self, aid: str, keys: Sequence[str], buckets: list[bytes | None]) -> None:
         store = self.store
         idb = aid.encode()
         cap = self.cfg.max_band_ids
@@ -352,7 +364,7 @@ class StoryIndex:
         """Delete articles and their hash and band entries (band keys computed for all at once)."""
         store = self.store
         indexed: list[tuple[bytes, U64]] = []
-        worded: list[tuple[bytes, U32]] = []
+        all_keys: list[tuple[bytes, Sequence[str]]] = []
         for raw_id in raw_ids:
             raw = store.pop("a:" + raw_id.decode(), None)
             if raw is None:
@@ -363,15 +375,11 @@ class StoryIndex:
                 del store[hkey]
             if rec.signature is not None and rec.signature.size == self.cfg.num_perm:
                 indexed.append((raw_id, rec.signature))
-                if rec.word_signature is not None:
-                    worded.append((raw_id, rec.word_signature))
-        all_keys: list[tuple[bytes, tuple[str, ...]]] = []
+            if rec.facts:
+                all_keys.append((raw_id, ["f:" + f for f in rec.facts]))
         if indexed:
             keys_b = band_keys_many(np.stack([s for _, s in indexed]), self.cfg)
             all_keys += zip([i for i, _ in indexed], keys_b, strict=True)
-        if worded:
-            keys_w = word_band_keys_many(np.stack([s for _, s in worded]), self.cfg)
-            all_keys += zip([i for i, _ in worded], keys_w, strict=True)
         for raw_id, keys in all_keys:
             for key in keys:
                 ids = store.get(key)
