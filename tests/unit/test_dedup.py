@@ -377,3 +377,43 @@ def test_config_validation() -> None:
         DedupConfig(num_perm=64, bands=40, rows=2)
     with pytest.raises(ValueError):
         DedupConfig(threshold=0)
+
+
+# -- second signal: rewrites that keep the facts, not the sentences ---------------------------
+
+
+def replay_lines(*numbers: int) -> list[Article]:
+    lines = (PAIRS_FILE.parent / "replay_sample.jsonl").read_text(encoding="utf-8").splitlines()
+    return [Article(**json.loads(lines[n - 1])) for n in numbers]
+
+
+def test_three_agency_reports_of_one_tanker_attack_are_one_story() -> None:
+    """Replay lines 5, 10, 17 (Reuters, AP, AFP; 3-shingle Jaccard 0.13-0.18): one story, one alert."""
+    reuters, ap, afp = replay_lines(5, 10, 17)
+    index = StoryIndex(CFG)
+    verdicts = [offer(index, a, event_time(a, T0)) for a in (reuters, ap, afp)]
+    assert verdicts[0].method == "new"
+    assert [v.story_id for v in verdicts] == [reuters.id] * 3
+    assert all(v.method == "near" for v in verdicts[1:])
+
+
+def test_second_signal_needs_recency() -> None:
+    """The same rewrite a day later is a new story: topics recur, one event is reported within hours."""
+    reuters, ap = replay_lines(5, 10)
+    index = StoryIndex(CFG)
+    offer(index, reuters, event_time(reuters, T0))
+    later = dataclasses.replace(ap, published_at="2026-05-13T12:40:00Z")
+    assert offer(index, later, event_time(later, T0)).method == "new"
+
+
+def test_common_facts_do_not_make_candidates() -> None:
+    """A fact named by max_band_ids live articles ("Tuesday", "Reuters") is not counted."""
+    cfg = dataclasses.replace(CFG, max_band_ids=2)
+    reuters, ap = replay_lines(5, 10)
+    index = StoryIndex(cfg)
+    names = " ".join(f.title() for f in fingerprint(reuters, cfg).facts)
+    for i in range(2):  # fill every fact list of the Reuters report with unrelated articles
+        filler = Article(id=f"filler-{i}", title=names, body=f"x {i}")
+        index.offer(filler, fingerprint(filler, cfg), now=T0)
+    index.offer(reuters, fingerprint(reuters, cfg), now=T0)
+    assert index.offer(ap, fingerprint(ap, cfg), now=T0 + 60).method == "new"
