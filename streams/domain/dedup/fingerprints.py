@@ -161,8 +161,10 @@ _LONG_STOPWORDS = (
 )
 _STOP_HASHES: U64 = np.unique(_word_hashes(b"\0" + _LONG_STOPWORDS.replace(" ", "\0").encode() + b"\0")[0])
 _MIN_SALIENT_LEN = 5
-# Facts for the agreement check: capitalised names and numbers ("80", "6.4", "90,000", "B-1B").
-_FACT_RE = re.compile(r"\b(?:[A-Z][\w'-]*\w|\d[\d.,]*\d|\d)")
+# Facts: tokens of title and lead that start with a capital or a digit ("80", "6.4", "B-1B",
+# "Liberian-flagged"), punctuation stripped; a whitespace split is ~3x cheaper than a regex here.
+_FACT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_FACT_PUNCT = "\"'()[],.;:!?“”‘’—–-"
 _FACT_STOP = frozenset(
     ("a", "an", "and", "as", "at", "but", "by", "for", "from", "he", "her", "his", "in", "it", "its",
      "of", "on", "or", "she", "the", "their", "they", "this", "to", "we", "after", "about", "more",
@@ -173,7 +175,11 @@ _FACT_STOP = frozenset(
 def facts(title: str, body: str, chars: int, most: int) -> tuple[str, ...]:
     """Up to ``most`` names and numbers of the title and lead, lower case, longest (most specific:
     "liberian-flagged" before "aden") first: the facts rewrites keep."""
-    found = {t.lower().removesuffix("'s") for t in _FACT_RE.findall(f"{title}\n{body[:chars]}")}
+    found = set()
+    for token in f"{title}\n{body[:chars]}".split():
+        token = token.strip(_FACT_PUNCT)
+        if token and token[0] in _FACT_START:
+            found.add(token.lower().removesuffix("'s").removesuffix("’s"))
     return tuple(sorted(found - _FACT_STOP, key=lambda t: (-len(t), t))[:most])
 
 
@@ -319,6 +325,7 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     word_beg[0] = 0
     word_beg[1:] = word_end[:-1]
     size = cfg.shingle_size
+    counts = (word_end - word_beg).tolist()
 
     # Shingles over the concatenation, keeping those inside one article; an article shorter than
     # a shingle contributes one shingle of all its words.
@@ -330,11 +337,10 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     elif words.size >= size:
         shingles = _combine(words, size)
         pos = np.arange(shingles.size)
-        owner = np.searchsorted(word_end, pos, side="right")
+        owner = np.repeat(np.arange(n_art), counts)[: shingles.size]
         inside = pos + size <= word_end[np.minimum(owner, n_art - 1)]
         shingle_parts.append(shingles[inside])
         owner_parts.append(owner[inside])
-    counts = (word_end - word_beg).tolist()
     for i, c in enumerate(counts):
         if 0 < c < size:
             shingle_parts.append(_combine(words[word_beg[i] : word_end[i]], c))
@@ -348,7 +354,7 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         (((edges[1::2] - starts) >= _MIN_SALIENT_LEN) | ((arr[starts] - 48) < 10))
         & ~_is_stopword(words)
     )
-    word_owner = np.searchsorted(word_end, salient, side="right")
+    word_owner = np.repeat(np.arange(n_art), counts)[salient]
     wsigs = _one_permutation([_mix(words[salient] * _K[3])], [word_owner], n_art, kw).astype(np.uint32)
     has_words = np.bincount(word_owner, minlength=n_art).tolist()
 
