@@ -67,7 +67,8 @@ def main() -> None:
     )
     print(
         f"second signal, different stories <= {cfg.word_window_seconds / 3600:g} h apart: "
-        f"max salient-word est {max(w for w, _ in words_diff):.3f}, max shared facts {max(f for _, f in words_diff)}"
+        f"max salient-word est {max(w for w, _ in words_diff):.3f}, "
+        f"max shared facts {max(f for _, f in words_diff)}"
     )
 
 

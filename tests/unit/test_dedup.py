@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -411,9 +412,9 @@ def test_common_facts_do_not_make_candidates() -> None:
     cfg = dataclasses.replace(CFG, max_band_ids=2)
     reuters, ap = replay_lines(5, 10)
     index = StoryIndex(cfg)
-    names = " ".join(f.title() for f in fingerprint(reuters, cfg).facts)
-    for i in range(2):  # fill every fact list of the Reuters report with unrelated articles
-        filler = Article(id=f"filler-{i}", title=names, body=f"x {i}")
+    names = re.findall(r"\b[A-Z0-9]\w*", f"{reuters.title} {reuters.body[: cfg.fact_chars]}")
+    for i in range(2):  # fill every fact list of the Reuters report with other articles
+        filler = Article(id=f"filler-{i}", title=" ".join(names[:: 1 - 2 * i]), body=f"x {i}")
         index.offer(filler, fingerprint(filler, cfg), now=T0)
     index.offer(reuters, fingerprint(reuters, cfg), now=T0)
     assert index.offer(ap, fingerprint(ap, cfg), now=T0 + 60).method == "new"

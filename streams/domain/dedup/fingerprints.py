@@ -40,6 +40,7 @@ for _c in range(256):
     elif 65 <= _c <= 90:
         _WORD_BYTES[_c] = _c + 32
 _TRANSLATE = bytes(_WORD_BYTES)
+_CAPS = bytes(1 if 65 <= c <= 90 or 48 <= c <= 57 else 0 for c in range(256))
 _NON_WORD = re.compile(r"[\W_]+")
 
 _POLY = 0x100000001B3  # odd, so it is invertible modulo 2**64
@@ -123,10 +124,21 @@ def normalise(title: str, body: str) -> bytes:
 
 def _word_buffer(title: str, body: str) -> bytes:
     """Normalised UTF-8 bytes with separators as NUL, padded by a NUL at both ends."""
+    return _buffers(title, body)[0]
+
+
+def _buffers(title: str, body: str) -> tuple[bytes, bytes]:
+    """:func:`_word_buffer` and, byte for byte, 1 where the text has a capital or a digit."""
     text = f" {title}\n{body} "
-    if not text.isascii():  # ASCII is already NFKC; skip the slower Unicode path
-        text = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
-    return text.encode("utf-8").translate(_TRANSLATE)
+    if text.isascii():  # ASCII is already NFKC; skip the slower Unicode path
+        raw = text.encode()
+        return raw.translate(_TRANSLATE), raw.translate(_CAPS)
+    cased = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text))
+    lower = cased.lower().encode("utf-8")
+    caps = cased.encode("utf-8")
+    # Lower-casing can change a text's length (rarely): then it names no facts.
+    no_facts = bytes(len(lower))
+    return lower.translate(_TRANSLATE), caps.translate(_CAPS) if len(caps) == len(lower) else no_facts
 
 
 def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:
@@ -161,26 +173,21 @@ _LONG_STOPWORDS = (
 )
 _STOP_HASHES: U64 = np.unique(_word_hashes(b"\0" + _LONG_STOPWORDS.replace(" ", "\0").encode() + b"\0")[0])
 _MIN_SALIENT_LEN = 5
-# Facts: tokens of title and lead that start with a capital or a digit ("80", "6.4", "B-1B",
-# "Liberian-flagged"), punctuation stripped; a whitespace split is ~3x cheaper than a regex here.
-_FACT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_FACT_PUNCT = "\"'()[],.;:!?“”‘’—–-"
-_FACT_STOP = frozenset(
-    ("a", "an", "and", "as", "at", "but", "by", "for", "from", "he", "her", "his", "in", "it", "its",
-     "of", "on", "or", "she", "the", "their", "they", "this", "to", "we", "after", "about", "more",
-     "north", "south", "east", "west", "new")
-)  # fmt: skip
+# Facts: words of title and lead that start with a capital or a digit ("80", "Aden", "UKMTO",
+# "Liberian" of "Liberian-flagged"), minus sentence starters; identified by their word hash.
+_FACT_STOPWORDS = (
+    "a an and as at but by for from he her his in it its of on or she the their they this to we "
+    "after about more north south east west new s"
+)
+_FACT_STOP_HASHES: U64 = np.unique(
+    _word_hashes(b"\0" + _FACT_STOPWORDS.replace(" ", "\0").encode() + b"\0")[0]
+)
 
 
-def facts(title: str, body: str, chars: int, most: int) -> tuple[str, ...]:
-    """Up to ``most`` names and numbers of the title and lead, lower case, longest (most specific:
-    "liberian-flagged" before "aden") first: the facts rewrites keep."""
-    found = set()
-    for token in f"{title}\n{body[:chars]}".split():
-        token = token.strip(_FACT_PUNCT)
-        if token and token[0] in _FACT_START:
-            found.add(token.lower().removesuffix("'s").removesuffix("’s"))
-    return tuple(sorted(found - _FACT_STOP, key=lambda t: (-len(t), t))[:most])
+def _in_sorted(table: U64, values: U64) -> npt.NDArray[np.bool_]:
+    at = np.minimum(np.searchsorted(table, values), table.size - 1)
+    hit: npt.NDArray[np.bool_] = table[at] == values
+    return hit
 
 
 def _mix(x: U64) -> U64:
@@ -312,7 +319,8 @@ def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fing
 def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Fingerprint]:
     n_art = len(articles)
     k = cfg.num_perm
-    buffers = [_word_buffer(a.title, a.body) for a in articles]
+    pairs = [_buffers(a.title, a.body) for a in articles]
+    buffers = [b for b, _ in pairs]
     buf = b"".join(buffers)
     arr = np.frombuffer(buf, dtype=np.uint8)
     is_word = arr.astype(bool)
@@ -352,11 +360,33 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     kw = cfg.word_perm
     salient = np.flatnonzero(
         (((edges[1::2] - starts) >= _MIN_SALIENT_LEN) | ((arr[starts] - 48) < 10))
-        & ~_is_stopword(words)
+        & ~_in_sorted(_STOP_HASHES, words)
     )
     word_owner = np.repeat(np.arange(n_art), counts)[salient]
     wsigs = _one_permutation([_mix(words[salient] * _K[3])], [word_owner], n_art, kw).astype(np.uint32)
     has_words = np.bincount(word_owner, minlength=n_art).tolist()
+
+    # Facts: capitalised words and numbers in the first ``fact_chars`` of the body, the longest
+    # (most specific) ``max_facts`` of each article, as hex keys.
+    caps = np.frombuffer(b"".join(c for _, c in pairs), dtype=np.uint8)
+    owner_all = np.repeat(np.arange(n_art), counts)
+    buf_start = np.concatenate(([0], np.cumsum([len(b) for b in buffers])[:-1]))
+    limit = np.array([len(a.title) + 2 + cfg.fact_chars for a in articles])
+    cand = np.flatnonzero(
+        (caps[starts] == 1)
+        & (starts - buf_start[owner_all] < limit[owner_all])
+        & ~_in_sorted(_FACT_STOP_HASHES, words)
+    )
+    f_owner, f_hash, f_len = owner_all[cand], words[cand], (edges[1::2] - starts)[cand]
+    order = np.lexsort((f_hash, -f_len, f_owner))
+    f_owner, f_hash = f_owner[order], f_hash[order]
+    fresh = np.ones(f_owner.size, dtype=bool)  # drop repeats: equal words sort next to each other
+    fresh[1:] = (f_owner[1:] != f_owner[:-1]) | (f_hash[1:] != f_hash[:-1])
+    f_owner, f_hash = f_owner[fresh], f_hash[fresh]
+    rank = np.arange(f_owner.size) - np.searchsorted(f_owner, f_owner)
+    kept = rank < cfg.max_facts
+    f_owner, f_hex = f_owner[kept], f_hash[kept].tobytes().hex()
+    f_end = np.cumsum(np.bincount(f_owner, minlength=n_art)).tolist()
 
     out = []
     width = 16 * cfg.bands
@@ -370,15 +400,10 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         n_sh = max(counts[i] - size + 1, 1)
         keys = _split_keys(hexed, i * width, cfg.bands)
         wsig: U32 | None = wsigs[i] if has_words[i] else None
-        found = facts(a.title, a.body, cfg.fact_chars, cfg.max_facts) if wsig is not None else ()
+        lo, hi = 16 * (f_end[i - 1] if i else 0), 16 * f_end[i]
+        found = tuple(f_hex[j : j + 16] for j in range(lo, hi, 16)) if wsig is not None else ()
         out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh, wsig, found))
     return out
-
-
-def _is_stopword(words: U64) -> npt.NDArray[np.bool_]:
-    at = np.minimum(np.searchsorted(_STOP_HASHES, words), _STOP_HASHES.size - 1)
-    hit: npt.NDArray[np.bool_] = _STOP_HASHES[at] == words
-    return hit
 
 
 def _one_permutation(parts: list[U64], owners: list[npt.NDArray[np.intp]], n_art: int, k: int) -> U64:
