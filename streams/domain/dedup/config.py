@@ -39,7 +39,7 @@ class DedupConfig:
     #: Uncommon facts two articles must share to be compared on salient words.
     min_shared_facts: int = 3
     #: Facts indexed per article (the longest, i.e. most specific, first).
-    max_facts: int = 12
+    max_facts: int = 8
     #: Characters of the body searched for facts.
     fact_chars: int = 400
     #: Words per shingle.

@@ -184,10 +184,29 @@ _FACT_STOP_HASHES: U64 = np.unique(
 )
 
 
-def _in_sorted(table: U64, values: U64) -> npt.NDArray[np.bool_]:
-    at = np.minimum(np.searchsorted(table, values), table.size - 1)
-    hit: npt.NDArray[np.bool_] = table[at] == values
+def _in_sorted(table: U64, top16: npt.NDArray[np.bool_], values: U64) -> npt.NDArray[np.bool_]:
+    """Which ``values`` are in the sorted ``table`` (a few dozen stopword hashes)."""
+    # A 64 Ki-entry bitmap of the tables' top 16 bits rules out nearly every word in one gather;
+    # the binary search runs on the few that remain.
+    hit = top16[(values >> _S48).astype(np.intp)]
+    maybe = np.flatnonzero(hit)
+    if maybe.size:
+        at = np.minimum(np.searchsorted(table, values[maybe]), table.size - 1)
+        hit[maybe] = table[at] == values[maybe]
     return hit
+
+
+_S48 = np.uint64(48)
+
+
+def _top16(table: U64) -> npt.NDArray[np.bool_]:
+    bitmap = np.zeros(1 << 16, dtype=bool)
+    bitmap[(table >> _S48).astype(np.intp)] = True
+    return bitmap
+
+
+_STOP_TOP16 = _top16(_STOP_HASHES)
+_FACT_STOP_TOP16 = _top16(_FACT_STOP_HASHES)
 
 
 def _mix(x: U64) -> U64:
@@ -358,10 +377,8 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
 
     # Second signal: the set of salient words (see _LONG_STOPWORDS), its own small signature.
     kw = cfg.word_perm
-    salient = np.flatnonzero(
-        (((edges[1::2] - starts) >= _MIN_SALIENT_LEN) | ((arr[starts] - 48) < 10))
-        & ~_in_sorted(_STOP_HASHES, words)
-    )
+    salient = np.flatnonzero(((edges[1::2] - starts) >= _MIN_SALIENT_LEN) | ((arr[starts] - 48) < 10))
+    salient = salient[~_in_sorted(_STOP_HASHES, _STOP_TOP16, words[salient])]
     word_owner = np.repeat(np.arange(n_art), counts)[salient]
     wsigs = _one_permutation([_mix(words[salient] * _K[3])], [word_owner], n_art, kw).astype(np.uint32)
     has_words = np.bincount(word_owner, minlength=n_art).tolist()
@@ -372,11 +389,9 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     owner_all = np.repeat(np.arange(n_art), counts)
     buf_start = np.concatenate(([0], np.cumsum([len(b) for b in buffers])[:-1]))
     limit = np.array([len(a.title) + 2 + cfg.fact_chars for a in articles])
-    cand = np.flatnonzero(
-        (caps[starts] == 1)
-        & (starts - buf_start[owner_all] < limit[owner_all])
-        & ~_in_sorted(_FACT_STOP_HASHES, words)
-    )
+    cand = np.flatnonzero(caps[starts] == 1)
+    cand = cand[starts[cand] - buf_start[owner_all[cand]] < limit[owner_all[cand]]]
+    cand = cand[~_in_sorted(_FACT_STOP_HASHES, _FACT_STOP_TOP16, words[cand])]
     f_owner, f_hash, f_len = owner_all[cand], words[cand], (edges[1::2] - starts)[cand]
     order = np.lexsort((f_hash, -f_len, f_owner))
     f_owner, f_hash = f_owner[order], f_hash[order]

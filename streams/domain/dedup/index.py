@@ -19,11 +19,12 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
 
 Buckets older than the window are deleted (a few articles per ``offer``, or all at once by
 ``expire``), so the state is bounded by the window
-(articles per window x (3 + bands) keys), never by the length of the stream.
+(articles per window x (3 + bands + max_facts) keys), never by the length of the stream.
 
 Backing ``store`` with a Faust table: raw (bytes) values, no ``default=``, one table partition per
-index; a new article costs ~36 writes and its later expiry ~35 more, so coalesce writes per batch
-before they reach the changelog. Changing the hashing layout changes ``m:cfg`` and is refused.
+index; a new article costs ~28 writes (16 bands, up to 8 facts, ``a:``, ``h:``, two ``t:``) and its
+later expiry about as many, so coalesce writes per batch before they reach the changelog.
+Changing the hashing layout changes ``m:cfg`` and is refused.
 """
 
 from __future__ import annotations
