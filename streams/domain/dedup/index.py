@@ -393,6 +393,8 @@ class StoryIndex:
                 if ids.startswith(head):  # the usual case: lists are oldest first, expiry goes oldest first
                     store[key] = ids[len(head) :]
                     continue
+                if not ids.endswith(_SEP + raw_id) and (_SEP + raw_id + _SEP) not in ids:
+                    continue  # already pushed out of a full list: nothing to write
                 kept = [i for i in ids.split(_SEP) if i != raw_id]
                 if kept:
                     store[key] = _SEP.join(kept)
