@@ -125,3 +125,13 @@ def test_redelivery_repeats_the_verdict_but_a_resend_is_a_duplicate(pipeline: Pi
         and resend.data["duplicate_of"] == "r1"
         and resend.data["method"] == "exact"
     )
+
+
+def test_three_agency_reports_of_one_tanker_attack_alert_once(pipeline: Pipeline) -> None:
+    """Replay lines 5, 10, 17: Reuters, AP and AFP rewrites of one drone strike become one story."""
+    lines = (DATA / "replay_sample.jsonl").read_bytes().splitlines()
+    origin = {"file": "replay_sample.jsonl"}
+    outcomes = [pipeline.process(lines[n - 1], {**origin, "line": n}) for n in (5, 10, 17)]
+    assert [o.kind for o in outcomes] == ["classified", "duplicate", "duplicate"]
+    assert {o.data["story_id"] for o in outcomes} == {"reuters-20260512-aden-drone"}
+    assert not outcomes[1].alerts and not outcomes[2].alerts

@@ -17,9 +17,31 @@ class DedupConfig:
     threshold: float = 0.25
     #: Signature length (one-permutation MinHash bins); a power of two. More bins, finer estimate.
     num_perm: int = 128
-    #: LSH bands x rows, taken from the first ``bands * rows`` bins. 32 x 2 finds ~95% of pairs at J=0.3.
-    bands: int = 32
+    #: LSH bands x rows, taken from the first ``bands * rows`` bins. 16 x 2 finds ~78% of pairs at
+    #: J=0.3, ~93% at 0.4 and ~99% at 0.5 (updates, re-sends); recent rewrites at lower J are found
+    #: by the second signal too. Every band is a store write per article and another at expiry.
+    bands: int = 16
     rows: int = 2
+    #: Second signal, for rewrites that keep the facts but not the sentences (3-shingle Jaccard
+    #: 0.13-0.25). Candidates: recent articles sharing names/numbers of title and lead, found
+    #: through one posting list per fact (``f:<fact>``); a fact listed by ``max_band_ids`` live
+    #: articles is common ("Tuesday", "Reuters"), not salient, and is not counted. Verified by the
+    #: Jaccard of the sets of salient words (5+ letters or numbers, no function words), estimated
+    #: by a MinHash of ``word_perm`` bins (a power of two).
+    word_perm: int = 64
+    #: Estimated salient-word Jaccard at or above which a *recent* candidate is the same story.
+    #: Fixture rewrites under the shingle threshold estimate 0.39+, different stories published
+    #: within the window at most 0.28 (tests/bench/report_dedup_pairs.py).
+    word_threshold: float = 0.34
+    #: The second signal only joins articles published (or offered) at most this far apart:
+    #: a topic's vocabulary recurs over days, one event's facts are reported within hours.
+    word_window_seconds: float = 43_200.0
+    #: Uncommon facts two articles must share to be compared on salient words.
+    min_shared_facts: int = 3
+    #: Facts indexed per article (the longest, i.e. most specific, first).
+    max_facts: int = 8
+    #: Characters of the body searched for facts.
+    fact_chars: int = 400
     #: Words per shingle.
     shingle_size: int = 3
     #: Granularity of expiry: state lives between ``window`` and ``window + bucket`` seconds.
@@ -42,6 +64,10 @@ class DedupConfig:
             raise ValueError("num_perm must be a power of two in [8, 1024]")
         if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
             raise ValueError("need bands >= 1, rows >= 1 and bands * rows <= num_perm")
+        if self.word_perm < 8 or self.word_perm > 1024 or self.word_perm & (self.word_perm - 1):
+            raise ValueError("word_perm must be a power of two in [8, 1024]")
+        if self.max_facts < 1 or self.min_shared_facts < 1:
+            raise ValueError("max_facts and min_shared_facts must be >= 1")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
         if self.shingle_size < 1:
@@ -55,5 +81,6 @@ class DedupConfig:
     def state_version(self) -> str:
         """Identifies the stored layout; state written under another version cannot be reused."""
         return (
-            f"dedup-v1:{self.num_perm}:{self.bands}x{self.rows}:{self.shingle_size}:{self.bucket_seconds:g}"
+            f"dedup-v2:{self.num_perm}:{self.bands}x{self.rows}:{self.shingle_size}:"
+            f"{self.word_perm}:{self.max_facts}:{self.fact_chars}:{self.bucket_seconds:g}"
         )

@@ -29,6 +29,7 @@ from streams.domain.dedup.config import DedupConfig
 from streams.domain.model import Article
 
 U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
 
 # Bytes that belong to words: ASCII digits and letters (upper mapped to lower) and every non-ASCII
 # byte (UTF-8 letters left after the Unicode path below); everything else becomes 0, a separator.
@@ -39,6 +40,7 @@ for _c in range(256):
     elif 65 <= _c <= 90:
         _WORD_BYTES[_c] = _c + 32
 _TRANSLATE = bytes(_WORD_BYTES)
+_CAPS = bytes(1 if 65 <= c <= 90 or 48 <= c <= 57 else 0 for c in range(256))
 _NON_WORD = re.compile(r"[\W_]+")
 
 _POLY = 0x100000001B3  # odd, so it is invertible modulo 2**64
@@ -111,6 +113,10 @@ class Fingerprint:
     lead_dates: tuple[int, ...]
     #: Number of shingles hashed (for metrics and tests).
     shingles: int
+    #: One-permutation MinHash (low 32 bits) of the set of salient words; None without any.
+    word_signature: U32 | None
+    #: Names and numbers of title and lead (see :func:`facts`); empty when there is no signature.
+    facts: tuple[str, ...]
 
 
 def normalise(title: str, body: str) -> bytes:
@@ -120,10 +126,21 @@ def normalise(title: str, body: str) -> bytes:
 
 def _word_buffer(title: str, body: str) -> bytes:
     """Normalised UTF-8 bytes with separators as NUL, padded by a NUL at both ends."""
+    return _buffers(title, body)[0]
+
+
+def _buffers(title: str, body: str) -> tuple[bytes, bytes]:
+    """:func:`_word_buffer` and, byte for byte, 1 where the text has a capital or a digit."""
     text = f" {title}\n{body} "
-    if not text.isascii():  # ASCII is already NFKC; skip the slower Unicode path
-        text = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
-    return text.encode("utf-8").translate(_TRANSLATE)
+    if text.isascii():  # ASCII is already NFKC; skip the slower Unicode path
+        raw = text.encode()
+        return raw.translate(_TRANSLATE), raw.translate(_CAPS)
+    cased = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", text))
+    lower = cased.lower().encode("utf-8")
+    caps = cased.encode("utf-8")
+    # Lower-casing can change a text's length (rarely): then it names no facts.
+    no_facts = bytes(len(lower))
+    return lower.translate(_TRANSLATE), caps.translate(_CAPS) if len(caps) == len(lower) else no_facts
 
 
 def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:
@@ -134,11 +151,64 @@ def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:
     starts = np.flatnonzero(is_word[1:] > is_word[:-1]) + 1
     if starts.size == 0:
         return np.empty(0, dtype=np.uint64), starts
+    return _hash_words(arr, starts), starts
+
+
+def _hash_words(arr: npt.NDArray[np.uint8], starts: npt.NDArray[np.intp]) -> U64:
     _TABLES.ensure(arr.size)
     # Separators are 0, so the sum from one word start to the next is exactly that word's terms.
     sums: U64 = np.add.reduceat(arr * _TABLES.pw[: arr.size], starts)
     out: U64 = sums * _TABLES.ipw[starts]
-    return out, starts
+    return out
+
+
+# Salient words, for the second signal: words of 5+ letters or starting with a digit (short words
+# are overwhelmingly function and high-frequency words: Zipf's law of abbreviation), minus the
+# long function words and wire boilerplate below.
+_LONG_STOPWORDS = (
+    "about above according added adding after again against along already although among another "
+    "around because before being below between could during early earlier first further having "
+    "including itself later least local might months never other others people place previous "
+    "reported reporters reporting saying since should statement still their there these those "
+    "three through under until where which while would years yesterday monday tuesday wednesday "
+    "thursday friday saturday sunday reuters editing writing"
+)
+_STOP_HASHES: U64 = np.unique(_word_hashes(b"\0" + _LONG_STOPWORDS.replace(" ", "\0").encode() + b"\0")[0])
+_MIN_SALIENT_LEN = 5
+# Facts: words of title and lead that start with a capital or a digit ("80", "Aden", "UKMTO",
+# "Liberian" of "Liberian-flagged"), minus sentence starters; identified by their word hash.
+_FACT_STOPWORDS = (
+    "a an and as at but by for from he her his in it its of on or she the their they this to we "
+    "after about more north south east west new s"
+)
+_FACT_STOP_HASHES: U64 = np.unique(
+    _word_hashes(b"\0" + _FACT_STOPWORDS.replace(" ", "\0").encode() + b"\0")[0]
+)
+
+
+def _in_sorted(table: U64, top16: npt.NDArray[np.bool_], values: U64) -> npt.NDArray[np.bool_]:
+    """Which ``values`` are in the sorted ``table`` (a few dozen stopword hashes)."""
+    # A 64 Ki-entry bitmap of the tables' top 16 bits rules out nearly every word in one gather;
+    # the binary search runs on the few that remain.
+    hit = top16[(values >> _S48).astype(np.intp)]
+    maybe = np.flatnonzero(hit)
+    if maybe.size:
+        at = np.minimum(np.searchsorted(table, values[maybe]), table.size - 1)
+        hit[maybe] = table[at] == values[maybe]
+    return hit
+
+
+_S48 = np.uint64(48)
+
+
+def _top16(table: U64) -> npt.NDArray[np.bool_]:
+    bitmap = np.zeros(1 << 16, dtype=bool)
+    bitmap[(table >> _S48).astype(np.intp)] = True
+    return bitmap
+
+
+_STOP_TOP16 = _top16(_STOP_HASHES)
+_FACT_STOP_TOP16 = _top16(_FACT_STOP_HASHES)
 
 
 def _mix(x: U64) -> U64:
@@ -189,10 +259,14 @@ def _band_prefixes(bands: int) -> tuple[str, ...]:
 
 def _band_hex(signatures: U64, cfg: DedupConfig) -> str:
     """Band hashes of every row as one hex string, 16 characters per band."""
+    return _bands_hex(signatures, cfg.bands, cfg.rows)
+
+
+def _bands_hex(signatures: npt.NDArray[np.uint64] | npt.NDArray[np.uint32], bands: int, n_rows: int) -> str:
     # Signature entries are already well-mixed hashes: a multiply-add chain combines a band's rows.
-    rows = signatures[:, : cfg.bands * cfg.rows].reshape(signatures.shape[0], cfg.bands, cfg.rows)
+    rows = signatures[:, : bands * n_rows].reshape(signatures.shape[0], bands, n_rows).astype(np.uint64)
     acc = rows[:, :, 0].copy()
-    for r in range(1, cfg.rows):
+    for r in range(1, n_rows):
         acc *= _K[r % len(_K)]
         acc += rows[:, :, r]
     return acc.tobytes().hex()
@@ -247,34 +321,8 @@ def lead_dates(title: str, body: str, lead_chars: int) -> tuple[int, ...]:
 
 
 def fingerprint(article: Article, cfg: DedupConfig) -> Fingerprint:
-    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying.
-
-    Same result as :func:`fingerprint_many` with fewer numpy calls (each costs ~1-2 us).
-    """
-    words = _word_hashes(_word_buffer(article.title, article.body))[0]
-    content_hash = xxhash.xxh3_128_hexdigest(words.tobytes())
-    published = parse_published(article.published_at)
-    dates = lead_dates(article.title, article.body, cfg.lead_chars)
-    if words.size == 0:
-        return Fingerprint(content_hash, None, (), published, dates, 0)
-    k = cfg.num_perm
-    shingles = _combine(words, min(cfg.shingle_size, int(words.size)))
-    sig = np.full(k, _EMPTY, dtype=np.uint64)
-    np.minimum.at(sig, (shingles >> _bin_shift(k)).astype(np.intp), shingles)
-    holes = np.flatnonzero(sig == _EMPTY).tolist()
-    if len(holes) > 8:
-        sig = _densify(sig.reshape(1, k), (sig == _EMPTY).reshape(1, k))[0]
-    elif holes:  # the usual 3 KB case: a few holes, cheaper in scalar code than ~10 numpy calls
-        hole_set = set(holes)
-        values = sig.tolist()
-        for j in holes:
-            d = 1
-            while (j + d) % k in hole_set:
-                d += 1
-            values[j] = (values[(j + d) % k] + d * _DENSIFY_INT) & _MASK64
-        sig = np.array(values, dtype=np.uint64)
-    keys = _split_keys(_band_hex(sig.reshape(1, k), cfg), 0, cfg.bands)
-    return Fingerprint(content_hash, sig, keys, published, dates, int(shingles.size))
+    """Fingerprint one article; pure (no state), so it can run anywhere, e.g. before re-keying."""
+    return _fingerprint_batch([article], cfg)[0]
 
 
 def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fingerprint]:
@@ -292,14 +340,21 @@ def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fing
 def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Fingerprint]:
     n_art = len(articles)
     k = cfg.num_perm
-    buffers = [_word_buffer(a.title, a.body) for a in articles]
-    words, starts = _word_hashes(b"".join(buffers))
+    pairs = [_buffers(a.title, a.body) for a in articles]
+    buffers = [b for b, _ in pairs]
+    buf = b"".join(buffers)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    is_word = arr.astype(bool)
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1  # alternating word starts and ends
+    starts = edges[0::2]
+    words = _hash_words(arr, starts) if starts.size else np.empty(0, dtype=np.uint64)
     # Buffers are NUL-padded, so no word spans two articles; count each article's words.
     word_end = np.searchsorted(starts, np.cumsum([len(b) for b in buffers]))
     word_beg = np.empty_like(word_end)
     word_beg[0] = 0
     word_beg[1:] = word_end[:-1]
     size = cfg.shingle_size
+    counts = (word_end - word_beg).tolist()
 
     # Shingles over the concatenation, keeping those inside one article; an article shorter than
     # a shingle contributes one shingle of all its words.
@@ -311,28 +366,44 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     elif words.size >= size:
         shingles = _combine(words, size)
         pos = np.arange(shingles.size)
-        owner = np.searchsorted(word_end, pos, side="right")
+        owner = np.repeat(np.arange(n_art), counts)[: shingles.size]
         inside = pos + size <= word_end[np.minimum(owner, n_art - 1)]
         shingle_parts.append(shingles[inside])
         owner_parts.append(owner[inside])
-    counts = (word_end - word_beg).tolist()
     for i, c in enumerate(counts):
         if 0 < c < size:
             shingle_parts.append(_combine(words[word_beg[i] : word_end[i]], c))
             owner_parts.append(np.full(1, i, dtype=np.intp))
+    sigs = _one_permutation(shingle_parts, owner_parts, n_art, k)
+    hexed = _bands_hex(sigs, cfg.bands, cfg.rows)
 
-    # One-permutation MinHash: a shingle's top log2(k) bits pick its bin; each (article, bin) keeps
-    # its minimum, all articles in one unbuffered ufunc call (much cheaper than sorting).
-    sigs: U64 = np.full(n_art * k, _EMPTY, dtype=np.uint64)
-    if shingle_parts:
-        shingles = np.concatenate(shingle_parts)
-        slot = np.concatenate(owner_parts) * k + (shingles >> _bin_shift(k)).astype(np.intp)
-        np.minimum.at(sigs, slot, shingles)
-    sigs = sigs.reshape(n_art, k)
-    empty = sigs == _EMPTY
-    if empty.any():
-        sigs = _densify(sigs, empty)
-    hexed = _band_hex(sigs, cfg)
+    # Second signal: the set of salient words (see _LONG_STOPWORDS), its own small signature.
+    kw = cfg.word_perm
+    salient = np.flatnonzero(((edges[1::2] - starts) >= _MIN_SALIENT_LEN) | ((arr[starts] - 48) < 10))
+    salient = salient[~_in_sorted(_STOP_HASHES, _STOP_TOP16, words[salient])]
+    word_owner = np.repeat(np.arange(n_art), counts)[salient]
+    wsigs = _one_permutation([_mix(words[salient] * _K[3])], [word_owner], n_art, kw).astype(np.uint32)
+    has_words = np.bincount(word_owner, minlength=n_art).tolist()
+
+    # Facts: capitalised words and numbers in the first ``fact_chars`` of the body, the longest
+    # (most specific) ``max_facts`` of each article, as hex keys.
+    caps = np.frombuffer(b"".join(c for _, c in pairs), dtype=np.uint8)
+    owner_all = np.repeat(np.arange(n_art), counts)
+    buf_start = np.concatenate(([0], np.cumsum([len(b) for b in buffers])[:-1]))
+    limit = np.array([len(a.title) + 2 + cfg.fact_chars for a in articles])
+    cand = np.flatnonzero(caps[starts] == 1)
+    cand = cand[starts[cand] - buf_start[owner_all[cand]] < limit[owner_all[cand]]]
+    cand = cand[~_in_sorted(_FACT_STOP_HASHES, _FACT_STOP_TOP16, words[cand])]
+    f_owner, f_hash, f_len = owner_all[cand], words[cand], (edges[1::2] - starts)[cand]
+    order = np.lexsort((f_hash, -f_len, f_owner))
+    f_owner, f_hash = f_owner[order], f_hash[order]
+    fresh = np.ones(f_owner.size, dtype=bool)  # drop repeats: equal words sort next to each other
+    fresh[1:] = (f_owner[1:] != f_owner[:-1]) | (f_hash[1:] != f_hash[:-1])
+    f_owner, f_hash = f_owner[fresh], f_hash[fresh]
+    rank = np.arange(f_owner.size) - np.searchsorted(f_owner, f_owner)
+    kept = rank < cfg.max_facts
+    f_owner, f_hex = f_owner[kept], f_hash[kept].tobytes().hex()
+    f_end = np.cumsum(np.bincount(f_owner, minlength=n_art)).tolist()
 
     out = []
     width = 16 * cfg.bands
@@ -341,14 +412,45 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         published = parse_published(a.published_at)
         dates = lead_dates(a.title, a.body, cfg.lead_chars)
         if counts[i] == 0:
-            out.append(Fingerprint(content_hash, None, (), published, dates, 0))
+            out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, ()))
             continue
         n_sh = max(counts[i] - size + 1, 1)
         keys = _split_keys(hexed, i * width, cfg.bands)
-        out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh))
+        wsig: U32 | None = wsigs[i] if has_words[i] else None
+        lo, hi = 16 * (f_end[i - 1] if i else 0), 16 * f_end[i]
+        found = tuple(f_hex[j : j + 16] for j in range(lo, hi, 16)) if wsig is not None else ()
+        out.append(Fingerprint(content_hash, sigs[i], keys, published, dates, n_sh, wsig, found))
     return out
 
 
-def estimate_jaccard(a: U64, b: U64) -> float:
+def _one_permutation(parts: list[U64], owners: list[npt.NDArray[np.intp]], n_art: int, k: int) -> U64:
+    """One-permutation MinHash of each article's hashes, densified; rows are articles."""
+    # A hash's top log2(k) bits pick its bin; each (article, bin) keeps its minimum, all articles in
+    # one unbuffered ufunc call (much cheaper than sorting).
+    sigs: U64 = np.full(n_art * k, _EMPTY, dtype=np.uint64)
+    if parts:
+        hashes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        slot = (np.concatenate(owners) if len(owners) > 1 else owners[0]) * k
+        slot += (hashes >> _bin_shift(k)).astype(np.intp)
+        np.minimum.at(sigs, slot, hashes)
+    sigs = sigs.reshape(n_art, k)
+    empty = sigs == _EMPTY
+    if n_art == 1 and 0 < (holes := np.flatnonzero(empty[0])).size <= 8:
+        # One article with a few holes (the usual 3 KB case): cheaper in scalar code than the
+        # ~10 numpy calls of _densify, same values.
+        hole_set = set(holes.tolist())
+        values = sigs[0].tolist()
+        for j in hole_set:
+            d = 1
+            while (j + d) % k in hole_set:
+                d += 1
+            values[j] = (values[(j + d) % k] + d * _DENSIFY_INT) & _MASK64
+        sigs = np.array([values], dtype=np.uint64)
+    elif empty.any():
+        sigs = _densify(sigs, empty)
+    return sigs
+
+
+def estimate_jaccard(a: U64 | U32, b: U64 | U32) -> float:
     """Fraction of equal signature entries: the MinHash estimate of the shingle-set Jaccard."""
     return float(np.count_nonzero(a == b)) / a.size

@@ -4,10 +4,13 @@ All state lives in a ``MutableMapping[str, bytes]`` so the streaming layer can b
 changelogged table and a restarted worker recovers it. Keys (values are small bytes):
 
 ``a:<article id>``        the article's first verdict + content hash + published time + lead dates
-                           (orjson header line), then its signature as raw little-endian uint64
+                           + offer time + facts (orjson header line), then its shingle signature as
+                           raw little-endian uint64 and its salient-word signature as uint32
 ``h:<content hash>``      id of the first live article with that normalised text
 ``b:<band>:<band hash>``  ids (newline separated, oldest first, at most ``max_band_ids``) of the
-                           articles in that LSH bucket
+                           articles in that LSH bucket of shingle signatures
+``f:<fact>``              the same for the articles naming a fact (a name or number of title and
+                           lead, see :func:`~streams.domain.dedup.fingerprints.facts`)
 ``t:<bucket>``            number of articles offered during time bucket ``floor(now / bucket_seconds)``
 ``t:<bucket>:<chunk>``    their ids, 128 per chunk, so expiry finds them without scanning the store
 ``t:<bucket>:x``          how many of them expiry has already forgotten
@@ -16,23 +19,24 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
 
 Buckets older than the window are deleted (a few articles per ``offer``, or all at once by
 ``expire``), so the state is bounded by the window
-(articles per window x (3 + bands) keys), never by the length of the stream.
+(articles per window x (3 + bands + max_facts) keys), never by the length of the stream.
 
 Backing ``store`` with a Faust table: raw (bytes) values, no ``default=``, one table partition per
-index; a new article costs ~36 writes and its later expiry ~35 more, so coalesce writes per batch
-before they reach the changelog. Changing the hashing layout changes ``m:cfg`` and is refused.
+index; a new article costs ~28 writes (16 bands, up to 8 facts, ``a:``, ``h:``, two ``t:``) and its
+later expiry about as many, so coalesce writes per batch before they reach the changelog.
+Changing the hashing layout changes ``m:cfg`` and is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Final, Literal
 
 import numpy as np
 import orjson
 
 from streams.domain.dedup.config import DedupConfig
-from streams.domain.dedup.fingerprints import U64, Fingerprint, band_keys_many
+from streams.domain.dedup.fingerprints import U32, U64, Fingerprint, band_keys_many
 from streams.domain.model import Article, DedupVerdict
 
 Method = Literal["new", "exact", "near"]
@@ -45,20 +49,39 @@ _SEP: Final = b"\n"
 class _Record:
     """Decoded ``a:`` value."""
 
-    __slots__ = ("content_hash", "delivery", "lead_dates", "published", "signature", "verdict")
+    __slots__ = (
+        "content_hash", "delivery", "facts", "lead_dates", "published", "signature", "verdict", "when",
+        "word_signature",
+    )  # fmt: skip
 
     def __init__(self, raw: bytes) -> None:
         head, _, sig = raw.partition(_SEP)
-        method, story_id, duplicate_of, similarity, content_hash, published, dates, *rest = orjson.loads(head)
-        self.delivery: str | None = rest[0] if rest else None
+        (method, story_id, duplicate_of, similarity, content_hash, published, dates, delivery, when, facts,
+         shingle_bytes) = orjson.loads(head)  # fmt: skip
+        self.delivery: str | None = delivery
         self.verdict = DedupVerdict(story_id, duplicate_of, similarity, _METHODS[method])
         self.content_hash: str = content_hash
         self.published: float | None = published
         self.lead_dates: list[int] = dates
-        self.signature: U64 | None = np.frombuffer(sig, dtype="<u8") if sig else None
+        self.when: float = when
+        self.facts: list[str] = facts
+        self.signature: U64 | None = None
+        self.word_signature: U32 | None = None
+        if sig:
+            self.signature = np.frombuffer(sig, dtype="<u8", count=shingle_bytes // 8)
+            if len(sig) > shingle_bytes:
+                self.word_signature = np.frombuffer(sig, dtype="<u4", offset=shingle_bytes)
 
 
-def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delivery: str | None) -> bytes:
+def _encode(
+    verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delivery: str | None, now: float
+) -> bytes:
+    sig = b""
+    if with_signature and fp.signature is not None:
+        sig = fp.signature.astype("<u8", copy=False).tobytes()
+        if fp.word_signature is not None:
+            sig += fp.word_signature.astype("<u4", copy=False).tobytes()
+    when = now if fp.published is None else fp.published
     head = orjson.dumps(
         [
             _METHOD_CODE[verdict.method],
@@ -69,11 +92,12 @@ def _encode(verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delive
             fp.published,
             fp.lead_dates,
             delivery,
+            when,
+            fp.facts if sig else [],
+            8 * fp.signature.size if sig and fp.signature is not None else 0,
         ]
     )
-    if with_signature and fp.signature is not None:
-        return head + _SEP + fp.signature.astype("<u8", copy=False).tobytes()
-    return head + _SEP
+    return head + _SEP + sig
 
 
 class StoryIndex:
@@ -147,19 +171,22 @@ class StoryIndex:
             if holder is not None:
                 story = _Record(holder).verdict.story_id
                 verdict = DedupVerdict(story, first.decode(), 1.0, "exact")
-                store[akey] = _encode(verdict, fp, with_signature=False, delivery=delivery)
+                store[akey] = _encode(verdict, fp, with_signature=False, delivery=delivery, now=now)
                 self._track(aid, now)
                 return verdict
 
         verdict = DedupVerdict(aid, None, 0.0, "new")
         if fp.signature is not None:
+            fact_keys = ["f:" + f for f in fp.facts]
             buckets = list(map(store.get, fp.band_keys))  # read once: for candidates, then to append
-            near = self._best_candidate(fp, buckets)
+            postings = list(map(store.get, fact_keys))
+            near = self._best_candidate(fp, buckets, postings, now)
             if near is not None:
                 verdict = near
             self._index_bands(aid, fp.band_keys, buckets)
+            self._index_bands(aid, fact_keys, postings)
         store[hkey] = aid.encode()
-        store[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery)
+        store[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery, now=now)
         self._track(aid, now)
         return verdict
 
@@ -188,31 +215,60 @@ class StoryIndex:
 
     # -- near duplicates ----------------------------------------------------------------------
 
-    def _best_candidate(self, fp: Fingerprint, buckets: list[bytes | None]) -> DedupVerdict | None:
-        store = self.store
+    def _best_candidate(
+        self, fp: Fingerprint, buckets: list[bytes | None], postings: list[bytes | None], now: float
+    ) -> DedupVerdict | None:
+        """The live candidate most like ``fp``: shingle matches first (by estimated Jaccard), then
+        matches on the second signal (shared facts + salient words, recent articles only)."""
+        cfg = self.cfg
         candidates: dict[bytes, None] = {}
         for ids in buckets:
             if ids is not None:
                 candidates.update(dict.fromkeys(ids.split(_SEP)))
+        # Second signal: count, per article, the uncommon facts it shares with this one.
+        shared: dict[bytes, int] = {}
+        full = cfg.max_band_ids - 1
+        for ids in postings:
+            if ids is not None and ids.count(_SEP) < full:
+                for other in ids.split(_SEP):
+                    shared[other] = shared.get(other, 0) + 1
+        need = cfg.min_shared_facts
+        candidates.update((other, None) for other, n in shared.items() if n >= need)
         if not candidates:
             return None
-        assert fp.signature is not None
-        best: tuple[float, str, str] | None = None
-        need = self.cfg.threshold
+        sig, wsig = fp.signature, fp.word_signature
+        assert sig is not None
+        when = now if fp.published is None else fp.published
+        best: tuple[int, float, float, str, str] | None = None
         for raw_id in candidates:
             cid = raw_id.decode()
-            raw = store.get("a:" + cid)
+            raw = self.store.get("a:" + cid)
             if raw is None:
                 continue
             rec = _Record(raw)
-            if rec.signature is None or rec.signature.size != fp.signature.size:
+            if rec.signature is None or rec.signature.size != sig.size:
                 continue
-            sim = float(np.count_nonzero(rec.signature == fp.signature)) / fp.signature.size
-            if sim >= need and (best is None or sim > best[0]) and self._compatible(fp, rec):
-                best = (sim, cid, rec.verdict.story_id)
+            sim = float(np.count_nonzero(rec.signature == sig)) / sig.size
+            if sim >= cfg.threshold:
+                rank = (1, sim)
+            elif (
+                wsig is not None
+                and rec.word_signature is not None
+                and rec.word_signature.size == wsig.size
+                and shared.get(raw_id, 0) >= need
+                and abs(when - rec.when) <= cfg.word_window_seconds
+            ):
+                wsim = float(np.count_nonzero(rec.word_signature == wsig)) / wsig.size
+                if wsim < cfg.word_threshold:
+                    continue
+                rank = (0, wsim)
+            else:
+                continue
+            if (best is None or rank > best[:2]) and self._compatible(fp, rec):
+                best = (*rank, sim, cid, rec.verdict.story_id)
         if best is None:
             return None
-        sim, cid, story = best
+        *_, sim, cid, story = best
         return DedupVerdict(story, cid, sim, "near")
 
     def _compatible(self, fp: Fingerprint, rec: _Record) -> bool:
@@ -231,7 +287,7 @@ class StoryIndex:
             )
         return True
 
-    def _index_bands(self, aid: str, keys: tuple[str, ...], buckets: list[bytes | None]) -> None:
+    def _index_bands(self, aid: str, keys: Sequence[str], buckets: list[bytes | None]) -> None:
         store = self.store
         idb = aid.encode()
         cap = self.cfg.max_band_ids
@@ -309,6 +365,7 @@ class StoryIndex:
         """Delete articles and their hash and band entries (band keys computed for all at once)."""
         store = self.store
         indexed: list[tuple[bytes, U64]] = []
+        all_keys: list[tuple[bytes, Sequence[str]]] = []
         for raw_id in raw_ids:
             raw = store.pop("a:" + raw_id.decode(), None)
             if raw is None:
@@ -319,10 +376,12 @@ class StoryIndex:
                 del store[hkey]
             if rec.signature is not None and rec.signature.size == self.cfg.num_perm:
                 indexed.append((raw_id, rec.signature))
-        if not indexed:
-            return
-        all_keys = band_keys_many(np.stack([sig for _, sig in indexed]), self.cfg)
-        for (raw_id, _), keys in zip(indexed, all_keys, strict=True):
+            if rec.facts:
+                all_keys.append((raw_id, ["f:" + f for f in rec.facts]))
+        if indexed:
+            keys_b = band_keys_many(np.stack([s for _, s in indexed]), self.cfg)
+            all_keys += zip([i for i, _ in indexed], keys_b, strict=True)
+        for raw_id, keys in all_keys:
             for key in keys:
                 ids = store.get(key)
                 if ids is None:
@@ -334,6 +393,8 @@ class StoryIndex:
                 if ids.startswith(head):  # the usual case: lists are oldest first, expiry goes oldest first
                     store[key] = ids[len(head) :]
                     continue
+                if not ids.endswith(_SEP + raw_id) and (_SEP + raw_id + _SEP) not in ids:
+                    continue  # already pushed out of a full list: nothing to write
                 kept = [i for i in ids.split(_SEP) if i != raw_id]
                 if kept:
                     store[key] = _SEP.join(kept)
