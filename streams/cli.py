@@ -150,16 +150,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     source = "<stdin>" if args.path == "-" else args.path
     with _open(args.path) as fh:
+        chunk: list[tuple[bytes, dict[str, Any]]] = []
         for number, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            outcome = pipeline.process(raw, {"file": source, "line": number})
-            _write(out, {"kind": outcome.kind, "data": outcome.data})
-            for alert in outcome.alerts:
-                _write(out, {"kind": "alert", "data": alert.document})
+            if raw.strip():
+                chunk.append((raw, {"file": source, "line": number}))
+            if len(chunk) >= 256:
+                _write_outcomes(out, pipeline.process_batch(chunk))
+                chunk = []
+        _write_outcomes(out, pipeline.process_batch(chunk))
     out.flush()
     return 0
+
+
+def _write_outcomes(out: IO[bytes], outcomes: list[Any]) -> None:
+    for outcome in outcomes:
+        _write(out, {"kind": outcome.kind, "data": outcome.data})
+        for alert in outcome.alerts:
+            _write(out, {"kind": "alert", "data": alert.document})
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -7,13 +7,13 @@ tested and measured in-process is what runs in the service.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from streams.domain.alerts import Alert, Rendered, route
-from streams.domain.dedup import DedupConfig, StoryIndex, fingerprint
+from streams.domain.dedup import DedupConfig, Fingerprint, StoryIndex, fingerprint, fingerprint_many
 from streams.domain.ingest import Rejection, RejectReason, b64, parse_article
 from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult
 from streams.domain.regions import RegionClassifier
@@ -85,18 +85,55 @@ class Pipeline:
         outcome.stage_seconds["parse"] = parse_seconds
         return outcome
 
-    def process_article(self, article: Article, raw: bytes, origin: Mapping[str, Any]) -> Outcome:
+    def process_batch(self, records: Sequence[tuple[bytes, Mapping[str, Any]]]) -> list[Outcome]:
+        """One outcome per ``(raw, origin)``, exactly as :meth:`process` would give, in order; dedup
+        fingerprints are computed for the whole batch in one vectorised pass (~2x cheaper)."""
+        t0 = time.perf_counter()
+        parsed = [parse_article(raw, self.max_record_bytes) for raw, _ in records]
+        parse_each = (time.perf_counter() - t0) / max(len(records), 1)
+        articles = [p for p in parsed if isinstance(p, Article)]
+        fps: list[Fingerprint] | None = None
+        fp_each = 0.0
+        if articles:
+            t1 = time.perf_counter()
+            try:
+                fps = fingerprint_many(articles, self.dedup_config)
+            except Exception:  # fall back to one by one, so the culprit alone is dead-lettered
+                fps = None
+            fp_each = (time.perf_counter() - t1) / len(articles)
+        outcomes: list[Outcome] = []
+        j = 0
+        for (raw, origin), item in zip(records, parsed, strict=True):
+            if isinstance(item, Rejection):
+                outcome = self.dead_letter(raw, origin, item)
+            else:
+                fp = fps[j] if fps is not None else None
+                j += 1
+                outcome = self.process_article(item, raw, origin, fp=fp, fp_seconds=fp_each)
+            outcome.stage_seconds["parse"] = parse_each
+            outcomes.append(outcome)
+        return outcomes
+
+    def process_article(
+        self,
+        article: Article,
+        raw: bytes,
+        origin: Mapping[str, Any],
+        *,
+        fp: Fingerprint | None = None,
+        fp_seconds: float = 0.0,
+    ) -> Outcome:
         """Dedup, classify and route one valid article; a stage that raises dead-letters it."""
         now = self.clock()
         stage = "dedup"
         timings: dict[str, float] = {}
         try:
             t0 = time.perf_counter()
-            verdict = self.index.offer(
-                article, fingerprint(article, self.dedup_config), now=now, delivery=delivery_token(origin)
-            )
+            if fp is None:
+                fp = fingerprint(article, self.dedup_config)
+            verdict = self.index.offer(article, fp, now=now, delivery=delivery_token(origin))
             t1 = time.perf_counter()
-            timings["dedup"] = t1 - t0
+            timings["dedup"] = t1 - t0 + fp_seconds
             if verdict.is_duplicate:
                 doc = self._duplicate_doc(article, verdict, now)
                 doc["origin"] = dict(origin)

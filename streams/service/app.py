@@ -29,6 +29,8 @@ from streams.service.state import JournaledStore
 from streams.settings import Settings
 
 log = logging.getLogger("wirewatch")
+#: Articles per dedup journal entry: one changelog record each, ~3 KB of state per article.
+JOURNAL_CHUNK = 64
 #: aiohttp wants the charset apart from the content type; Prometheus text format 0.0.4 is UTF-8.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -177,29 +179,36 @@ class WirewatchService:
             self.state_loaded = True
         self.metrics.batch_size.observe(len(events))
         self.metrics.articles_received.inc(len(events))
-        for n, event in enumerate(events, start=1):
-            if n % 32 == 0:  # the classifiers are CPU-bound: let heartbeats and fetches run
-                await asyncio.sleep(0)
-            # Table writes go to the changelog partition of the current event; set each in turn so
-            # dedup state stays with the partition it belongs to.
-            stream._set_current_event(event)
-            message = event.message
-            raw = message.value if isinstance(message.value, bytes) else b""
-            origin = {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
-                "key_b64": base64.b64encode(message.key).decode() if message.key else None,
-            }
-            outcome = self.pipeline.process(raw, origin)
+        for start in range(0, len(events), JOURNAL_CHUNK):
+            chunk = events[start : start + JOURNAL_CHUNK]
+            records = [(self._value(e.message), self._origin(e.message)) for e in chunk]
+            outcomes = self.pipeline.process_batch(records)
+            # The table write of the journal entry goes to the changelog partition of the current
+            # event; with one input partition (the default) that is the only partition there is.
+            stream._set_current_event(chunk[-1])
             self.dedup_state.commit(self.pipeline.clock())
-            await self.emit(outcome, message.timestamp)
+            for event, outcome in zip(chunk, outcomes, strict=True):
+                await self.emit(outcome, event.message.timestamp)
+            await asyncio.sleep(0)  # the classifiers are CPU-bound: let heartbeats and fetches run
         for event in events:
             await stream.ack(event)
         last_offsets = {event.message.tp: event.message.offset for event in events}
         for tp, offset in last_offsets.items():
             highwater = self.app.consumer.highwater(tp) or 0
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))
+
+    @staticmethod
+    def _value(message: Any) -> bytes:
+        return message.value if isinstance(message.value, bytes) else b""
+
+    @staticmethod
+    def _origin(message: Any) -> dict[str, Any]:
+        return {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "key_b64": base64.b64encode(message.key).decode() if message.key else None,
+        }
 
     async def emit(self, outcome: Outcome, record_timestamp: float | None) -> None:
         m = self.metrics

@@ -27,8 +27,12 @@ def synthetic_articles(n: int, seed: int = 7, words: int = 520) -> list[Article]
     """Zipf-Mandelbrot words (the top word ~3%, like "the") plus wire boilerplate, 5-6 chars a word;
     the rarest words (~14% of tokens) are capitalised, like names, so the fact index sees work."""
     rng = np.random.default_rng(seed)
-    vocab = np.array([f"{chr(97 + i % 26)}w{i}".title() if i >= 10_000 else f"{chr(97 + i % 26)}w{i}"
-                      for i in range(50_000)])
+    vocab = np.array(
+        [
+            f"{chr(97 + i % 26)}w{i}".title() if i >= 10_000 else f"{chr(97 + i % 26)}w{i}"
+            for i in range(50_000)
+        ]
+    )
     weights = 1.0 / (np.arange(vocab.size) + 2.7)
     ranks = rng.choice(vocab.size, size=(n, words), p=weights / weights.sum())
     out = []

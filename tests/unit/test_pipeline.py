@@ -135,3 +135,17 @@ def test_three_agency_reports_of_one_tanker_attack_alert_once(pipeline: Pipeline
     assert [o.kind for o in outcomes] == ["classified", "duplicate", "duplicate"]
     assert {o.data["story_id"] for o in outcomes} == {"reuters-20260512-aden-drone"}
     assert not outcomes[1].alerts and not outcomes[2].alerts
+
+
+def test_batch_gives_the_same_outcomes_as_one_by_one() -> None:
+    lines = [x for x in (DATA / "replay_sample.jsonl").read_bytes().splitlines() if x.strip()]
+    records = [(line, {"file": "s", "line": n}) for n, line in enumerate(lines, start=1)]
+    one = Pipeline(subscriptions=load_subscriptions())
+    many = Pipeline(subscriptions=load_subscriptions())
+    singles = [one.process(raw, origin) for raw, origin in records]
+    batched = many.process_batch(records)
+    assert [(o.kind, o.key, o.data.get("story_id")) for o in singles] == [
+        (o.kind, o.key, o.data.get("story_id")) for o in batched
+    ]
+    assert [len(o.alerts) for o in singles] == [len(o.alerts) for o in batched]
+    assert many.process_batch([]) == []
