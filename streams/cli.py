@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `wirewatch replay x | head` is normal use
         return 0
+    except Exception as exc:
+        if type(exc).__module__.startswith("aiokafka"):  # a clear line, not a traceback, for broker trouble
+            from streams.settings import Settings
+
+            broker = Settings.from_env().broker
+            print(f"error: Kafka at {broker}: {exc} (a local one: `wirewatch kafka start`)", file=sys.stderr)
+            return 1
+        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
