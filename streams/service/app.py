@@ -23,7 +23,7 @@ from streams.domain.dedup import DedupConfig
 from streams.domain.ingest import parse_timestamp
 from streams.domain.pipeline import Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
-from streams.service.connection import aiokafka_options, faust_credentials
+from streams.service.connection import faust_credentials, subscriptions_consumer
 from streams.service.metrics import Metrics
 from streams.service.state import JournaledStore
 from streams.settings import Settings
@@ -252,17 +252,8 @@ class WirewatchService:
 
     # --- run-time subscriptions --------------------------------------------------------------------
     async def follow_subscriptions(self) -> None:
-        from aiokafka import AIOKafkaConsumer
-
         settings = self.settings
-        # No group: every worker gets every partition of the topic, from the beginning.
-        consumer = AIOKafkaConsumer(
-            settings.topic_subscriptions,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **aiokafka_options(settings),
-        )
+        consumer = subscriptions_consumer(settings)
         await consumer.start()
         try:
             end: dict[Any, int] | None = None

@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
-from streams.service.connection import aiokafka_options
+from streams.service.connection import aiokafka_options, subscriptions_consumer
 from streams.settings import Settings
 
 
@@ -210,13 +210,7 @@ async def subscribe_remove(args: argparse.Namespace) -> int:
 
 async def read_overlay(settings: Settings) -> dict[str, dict[str, Any] | None]:
     """The run-time changes on the subscriptions topic, last write wins."""
-    consumer = AIOKafkaConsumer(
-        settings.topic_subscriptions,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **aiokafka_options(settings),
-    )
+    consumer = subscriptions_consumer(settings)
     await consumer.start()
     overlay: dict[str, dict[str, Any] | None] = {}
     try:

@@ -50,3 +50,17 @@ def faust_credentials(settings: Settings) -> Any:
     if ctx is not None:
         return faust.SSLCredentials(ctx)
     return None
+
+
+def subscriptions_consumer(settings: Settings) -> Any:
+    """A group-less consumer of the whole subscriptions topic from its beginning: every reader (each
+    worker, ``wirewatch subscribe list``) must see every change, tombstones included."""
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        settings.topic_subscriptions,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **aiokafka_options(settings),
+    )

@@ -15,28 +15,15 @@ from typing import Any
 import pycountry
 import pytest
 
+from streams.domain.model import REQUIRED_THREAT_TYPES
+
 pytestmark = pytest.mark.unit
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 EVAL_PATH = DATA / "eval" / "labelled.jsonl"
 REPLAY_PATH = DATA / "replay_sample.jsonl"
 
-THREATS = frozenset(
-    {
-        "nuclear",
-        "missile",
-        "military_exercise",
-        "armed_conflict",
-        "airstrike",
-        "terrorism",
-        "cyber",
-        "sanctions",
-        "diplomatic_tension",
-        "civil_unrest",
-        "coup",
-        "maritime_incident",
-    }
-)
+THREATS = REQUIRED_THREAT_TYPES
 #: Not in ISO 3166-1 but in general use (EU, IMF, CLDR) for Kosovo; documented in eval/README.md.
 EXTRA_COUNTRY_CODES = frozenset({"XK"})
 REQUIRED = ("id", "source", "published_at", "language", "title", "body", "labels")

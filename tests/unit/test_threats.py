@@ -11,27 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.domain.model import SEVERITY_LEVELS, Article, ThreatResult
+from streams.domain.model import REQUIRED_THREAT_TYPES, SEVERITY_LEVELS, Article, ThreatResult
 from streams.domain.threats import TaxonomyError, ThreatClassifier, ThreatTaxonomy
 from streams.domain.threats.casualties import PATTERNS, find_casualties
 
 pytestmark = pytest.mark.unit
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-REQUIRED = {
-    "nuclear",
-    "missile",
-    "military_exercise",
-    "armed_conflict",
-    "airstrike",
-    "terrorism",
-    "cyber",
-    "sanctions",
-    "diplomatic_tension",
-    "civil_unrest",
-    "coup",
-    "maritime_incident",
-}
+REQUIRED = REQUIRED_THREAT_TYPES
 
 POSITIVES: dict[str, tuple[str, str]] = {
     "nuclear": (
@@ -470,3 +457,14 @@ def test_classifier_survives_large_repetitive_article(tc: ThreatClassifier) -> N
     result = classify(tc, "x", body)
     assert time.perf_counter() - started < 5.0
     assert result.threats
+
+
+def test_taxonomy_without_a_required_type_is_rejected() -> None:
+    import yaml
+
+    raw = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "streams/domain/data/threats/taxonomy.yaml").read_text()
+    )
+    del raw["types"]["coup"]
+    with pytest.raises(TaxonomyError, match="missing required threat types: coup"):
+        ThreatTaxonomy.from_dict(raw)

@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Final
 
-from streams.domain.model import Article, CountryLabel, Evidence, Field, RegionResult
+from streams.domain.model import Article, CountryLabel, Evidence, RegionResult, new_evidence
 from streams.domain.regions.ambiguity import resolve
 from streams.domain.regions.gazetteer import Gazetteer, build_gazetteer
 from streams.domain.regions.matching import Hit, scan_article
@@ -228,26 +228,7 @@ def _distinct_evidence(text: str, off: int, hits: list[Hit], indices: list[int])
     return tuple(out)
 
 
-_new = object.__new__
-_set_field = vars(Evidence)["field"].__set__  # the slot descriptors of the frozen dataclass
-_set_start = vars(Evidence)["start"].__set__
-_set_end = vars(Evidence)["end"].__set__
-_set_text = vars(Evidence)["text"].__set__
-
-
-def _evidence(field: Field, start: int, end: int, text: str) -> Evidence:
-    """``Evidence(field, start, end, text)`` at half the cost of the frozen dataclass ``__init__``.
-
-    Up to ``MAX_EVIDENCE`` spans per listed country are built per article, which made ``__init__`` a
-    visible share of ``classify``; writing the slots directly is equivalent (tests compare against the real
-    constructor).
-    """
-    ev: Evidence = _new(Evidence)
-    _set_field(ev, field)
-    _set_start(ev, start)
-    _set_end(ev, end)
-    _set_text(ev, text)
-    return ev
+_evidence = new_evidence
 
 
 @functools.cache

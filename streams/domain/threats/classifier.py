@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-from streams.domain.model import Article, Evidence, Field, Severity, ThreatLabel, ThreatResult
+from streams.domain.model import Article, Evidence, Field, Severity, ThreatLabel, ThreatResult, new_evidence
 from streams.domain.threats.casualties import CasualtyCount, find_casualties
 from streams.domain.threats.matcher import BODY, FIELDS, TITLE, Event, Haystack, PhraseMatcher, Scan
 from streams.domain.threats.severity import NO_SEVERITY, assess
@@ -314,31 +312,7 @@ def _char_evidence(texts: tuple[str, str], fld: int, start: int, end: int) -> Ev
     return _new_evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
 
 
-def _evidence_factory() -> Callable[[Field, int, int, str], Evidence]:
-    """Build ``Evidence`` through its slot descriptors: half the cost of the frozen dataclass ``__init__``
-    (which goes through ``object.__setattr__`` per field), and a classification builds dozens of them.
-
-    Falls back to the constructor if the dataclass ever gains fields or loses its slots.
-    """
-    if getattr(Evidence, "__slots__", None) != ("field", "start", "end", "text"):
-        return Evidence
-    new = object.__new__
-    slots: Mapping[str, Any] = vars(Evidence)
-    set_field, set_start = slots["field"].__set__, slots["start"].__set__
-    set_end, set_text = slots["end"].__set__, slots["text"].__set__
-
-    def make(field: Field, start: int, end: int, text: str) -> Evidence:
-        ev: Evidence = new(Evidence)
-        set_field(ev, field)
-        set_start(ev, start)
-        set_end(ev, end)
-        set_text(ev, text)
-        return ev
-
-    return make
-
-
-_new_evidence = _evidence_factory()
+_new_evidence = new_evidence
 
 
 @cache

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from streams.domain.model import Field, SeverityLevel
+from streams.domain.model import REQUIRED_THREAT_TYPES, Field, SeverityLevel
 
 
 class TaxonomyError(ValueError):
@@ -146,7 +146,11 @@ class ThreatTaxonomy:
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "taxonomy") -> ThreatTaxonomy:
-        return _Parser(source).taxonomy(raw)
+        taxonomy = _Parser(source).taxonomy(raw)
+        missing = REQUIRED_THREAT_TYPES - {t.id for t in taxonomy.threat_types}
+        if missing:  # subscriptions and consumers rely on these identifiers
+            raise TaxonomyError(f"{source}: missing required threat types: {', '.join(sorted(missing))}")
+        return taxonomy
 
 
 _LEVELS: tuple[SeverityLevel, ...] = ("low", "medium", "high", "critical")
