@@ -90,14 +90,16 @@ def articles(n: int, *, seed: int = 7, size: int = 3000, root: Path = ROOT) -> I
         else:
             base = source[new % len(source)]
             body = base["body"][:size]
-            if new >= len(source):  # later passes: every third word replaced, a new story for dedup
-                words = body.split(" ")
+            title = base["title"]
+            if new >= len(source):  # later passes: every other word replaced, another title: a new story
                 local = random.Random(new)
-                for j in range(0, len(words), 3):
+                words = body.split(" ")
+                for j in range(0, len(words), 2):
                     words[j] = local.choice(words)
                 body = " ".join(words)
+                title = source[(new * 7 + 3) % len(source)]["title"]
             new += 1
-            doc = {"id": f"bench-{i}", "title": base["title"], "body": body, "source": base.get("source")}
+            doc = {"id": f"bench-{i}", "title": title, "body": body, "source": base.get("source")}
             recent.append(doc)
             if len(recent) > 200:
                 recent.pop(0)

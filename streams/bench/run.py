@@ -75,7 +75,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "rss_mb_1m": None,
     }
     if "inprocess" in modes:
-        t = throughput(2_000 if args.quick else 20_000)
+        t = throughput(2_000 if args.quick else 4_000)
         result["inprocess_articles_per_s"] = round(t.per_second, 1)
         result["inprocess_stage_us"] = {k: round(v, 1) for k, v in t.stage_us.items()}
         result["inprocess_outcomes"] = dict(t.outcomes)
@@ -83,7 +83,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from streams.bench.corpus import articles
         from streams.bench.e2e import run as run_e2e
 
-        n = 2_000 if args.quick else 20_000
+        n = 2_000 if args.quick else 4_000
         rates = (500.0,) if args.quick else (100.0, 500.0, 2_000.0)
         e2e = run_e2e(list(articles(n)), rates, seconds=3.0 if args.quick else 20.0)
         result["e2e_articles_per_s"] = e2e["wirewatch_per_s"]
@@ -133,8 +133,8 @@ def render(result: dict[str, Any]) -> str:
             for x in result["latency"]
         )
     lines.extend(
-        f"peak RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB"
-        f"  (live dedup entries {run['dedup_entries']:,})"
+        f"RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB (peak {run['peak_rss_mb']:.1f})"
+        f"  live dedup entries {run['dedup_entries']:,}"
         for run in result.get("memory_runs", [])
     )
     return "\n".join(lines)
