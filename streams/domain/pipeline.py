@@ -21,7 +21,6 @@ from streams.domain.subscriptions import SubscriptionBook
 from streams.domain.threats import ThreatClassifier
 
 OutcomeKind = Literal["classified", "duplicate", "deadletter"]
-STAGES = ("parse", "dedup", "regions", "threats", "route")
 
 
 def utc_iso(epoch: float) -> str:
@@ -50,7 +49,8 @@ class Classification:
 
 
 class Pipeline:
-    """Stateful only through the story index's store, which the caller owns (dict or Faust table)."""
+    """Stateful only through the story index's store, which the caller owns (a dict by default; the
+    service's journaled, changelogged store)."""
 
     def __init__(
         self,
