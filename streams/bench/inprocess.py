@@ -98,5 +98,6 @@ def current_rss_mb() -> float:
         pages = int(fh.read().split()[1])
     return pages * resource.getpagesize() / 2**20
 
+
 if __name__ == "__main__":  # `python -m streams.bench.inprocess N`: one memory run in a fresh process
     sys.stdout.write(orjson.dumps(peak_rss_after(int(sys.argv[1]))).decode() + "\n")
