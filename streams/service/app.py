@@ -157,10 +157,9 @@ class WirewatchService:
         """Process what is queued as one batch: no waiting to fill a batch, so no added latency.
 
         Under load the queue holds many events and batches grow up to ``batch_size``; when idle each
-        event is processed at once. (``stream.take()`` was measured to acknowledge records that were
-        already in the topic at start-up without ever yielding them on faust-streaming 0.15.3: a
-        silent loss, so it is not used.) concurrency=1 on purpose: faust-streaming #606, commits can
-        skip in-flight messages with more.
+        event is processed at once, which ``take(n, within)`` cannot do. Acks are manual, after the
+        batch's outputs are handed to the producer. concurrency=1 on purpose: faust-streaming #606,
+        commits can skip in-flight messages with more.
         """
         batch: list[Any] = []
         queue = stream.channel.queue
