@@ -75,15 +75,8 @@ class Pipeline:
         return Classification(self.regions.classify(article), self.threats.classify(article))
 
     def process(self, raw: bytes, origin: Mapping[str, Any]) -> Outcome:
-        t0 = time.perf_counter()
-        parsed = parse_article(raw, self.max_record_bytes)
-        parse_seconds = time.perf_counter() - t0
-        if isinstance(parsed, Rejection):
-            outcome = self.dead_letter(raw, origin, parsed)
-        else:
-            outcome = self.process_article(parsed, raw, origin)
-        outcome.stage_seconds["parse"] = parse_seconds
-        return outcome
+        """One record's outcome: a batch of one, so both entry points share one path."""
+        return self.process_batch([(raw, origin)])[0]
 
     def process_batch(self, records: Sequence[tuple[bytes, Mapping[str, Any]]]) -> list[Outcome]:
         """One outcome per ``(raw, origin)``, exactly as :meth:`process` would give, in order; dedup
