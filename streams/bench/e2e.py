@@ -164,8 +164,8 @@ async def _collect(bootstrap: str, topics: list[str], expect: int, wait_s: float
     return out
 
 
-def _rekey(records: Sequence[bytes], target: Target) -> list[bytes]:
-    """Wirewatch keys its outputs by article id: make the ids the benchmark keys."""
+def _rekey(records: Sequence[bytes], target: Target, prefix: str = "r") -> list[bytes]:
+    """Wirewatch keys its outputs by article id: make the ids the benchmark keys (``<prefix><i>``)."""
     if target.name != "wirewatch":
         return list(records)
     import orjson
@@ -173,7 +173,7 @@ def _rekey(records: Sequence[bytes], target: Target) -> list[bytes]:
     out = []
     for i, raw in enumerate(records):
         doc = orjson.loads(raw)
-        doc["id"] = f"r{i}"
+        doc["id"] = f"{prefix}{i}"
         out.append(orjson.dumps(doc))
     return out
 
@@ -231,7 +231,7 @@ def latency(
         return sent, await collector
 
     with running(target, log_dir):
-        warm = _rekey([records[i % len(records)] for i in range(warmup)], target)
+        warm = _rekey([records[i % len(records)] for i in range(warmup)], target, prefix="w")
         warm_keys = [b"w%d" % i for i in range(warmup)]
         asyncio.run(_warm(bootstrap, target, warm, warm_keys))
         sent, outputs = asyncio.run(go())
@@ -251,10 +251,6 @@ async def _warm(bootstrap: str, target: Target, values: list[bytes], keys: list[
     await producer.start()
     try:
         for key, value in zip(keys, values, strict=True):
-            if target.name == "wirewatch":
-                import orjson
-
-                value = orjson.dumps({**orjson.loads(value), "id": key.decode()})
             await producer.send(target.input_topic, value, key=key)
         await producer.flush()
     finally:
