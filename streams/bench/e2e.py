@@ -118,14 +118,15 @@ def targets(bootstrap: str) -> list[Target]:
 
 
 async def _produce(
-    bootstrap: str, topic: str, records: Sequence[bytes], rate: float = 0.0
+    bootstrap: str, topic: str, records: Sequence[bytes], rate: float = 0.0, prefix: str = "r"
 ) -> dict[bytes, int]:
-    """Publish records keyed ``b"r<i>"``; returns key -> publish timestamp (ms)."""
+    """Publish records keyed ``<prefix><i>``; returns key -> publish timestamp (ms)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=1 if rate else 20, max_batch_size=262144
     )
     await producer.start()
     sent: dict[bytes, int] = {}
+    pre = prefix.encode()
     start = time.perf_counter()
     try:
         for i, value in enumerate(records):
@@ -133,7 +134,7 @@ async def _produce(
                 delay = start + i / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            key = b"r%d" % i
+            key = b"%s%d" % (pre, i)
             ts = int(time.time() * 1000)
             sent[key] = ts
             await producer.send(topic, value, key=key, timestamp_ms=ts)
@@ -143,7 +144,11 @@ async def _produce(
     return sent
 
 
-async def _collect(bootstrap: str, topics: list[str], expect: int, wait_s: float) -> list[tuple[bytes, int]]:
+async def _collect(
+    bootstrap: str, topics: list[str], expect: int, wait_s: float, keys: set[bytes] | None = None
+) -> list[tuple[bytes, int]]:
+    """``(key, broker timestamp)`` of the outputs, from the start of ``topics``; only those keyed by
+    one of ``keys`` when given (a warm target's topics also hold its earlier outputs)."""
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
@@ -158,7 +163,7 @@ async def _collect(bootstrap: str, topics: list[str], expect: int, wait_s: float
         while len(out) < expect and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
             for records in batch.values():
-                out.extend((r.key or b"", r.timestamp) for r in records)
+                out.extend((r.key or b"", r.timestamp) for r in records if keys is None or r.key in keys)
     finally:
         await consumer.stop()
     return out
@@ -203,38 +208,46 @@ def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 def saturation(bootstrap: str, target: Target, records: Sequence[bytes], log_dir: Path) -> float:
     """Records/s when the whole backlog is waiting in the input topic before the target starts."""
+    values = _preload(bootstrap, target, records)
+    with running(target, log_dir):
+        return _drain_rate(bootstrap, target, len(values), log_dir)
+
+
+def _preload(bootstrap: str, target: Target, records: Sequence[bytes]) -> list[bytes]:
     values = _rekey(records, target)
     _create(bootstrap, target)
     asyncio.run(_produce(bootstrap, target.input_topic, values))
-    with running(target, log_dir):
-        outputs = asyncio.run(_collect(bootstrap, target.output_topics, len(values), wait_s=600))
-    if len(outputs) < len(values):
-        raise RuntimeError(f"{target.name}: {len(outputs)}/{len(values)} outputs (see {log_dir})")
+    return values
+
+
+def _drain_rate(bootstrap: str, target: Target, n: int, log_dir: Path) -> float:
+    """Throughput of a started target over a backlog of ``n``: outputs over first-to-last output time."""
+    outputs = asyncio.run(_collect(bootstrap, target.output_topics, n, wait_s=600))
+    if len(outputs) < n:
+        raise RuntimeError(f"{target.name}: {len(outputs)}/{n} outputs (see {log_dir})")
     stamps = sorted(ts for _, ts in outputs)
     span = max((stamps[-1] - stamps[0]) / 1000.0, 1e-3)
     return (len(stamps) - 1) / span
 
 
 def latency(
-    bootstrap: str, target: Target, records: Sequence[bytes], rate: float, log_dir: Path, warmup: int = 200
+    bootstrap: str, target: Target, records: Sequence[bytes], rate: float, log_dir: Path
 ) -> dict[str, float]:
-    """Publish-to-output latency percentiles (ms) at a fixed offered load, target already warm."""
-    values = _rekey(records, target)
-    _create(bootstrap, target)
+    """Publish-to-output latency percentiles (ms) at a fixed offered load, on a target already running
+    and warm (start-up, group join and recovery must not count as latency)."""
+    prefix = f"l{rate:g}-"
+    values = _rekey(records, target, prefix=prefix)
+    keys = {b"%s%d" % (prefix.encode(), i) for i in range(len(values))}
 
     async def go() -> tuple[dict[bytes, int], list[tuple[bytes, int]]]:
         collector = asyncio.create_task(
-            _collect(bootstrap, target.output_topics, len(values) + warmup, wait_s=len(values) / rate + 120)
+            _collect(bootstrap, target.output_topics, len(values), len(values) / rate + 120, keys)
         )
         await asyncio.sleep(2.0)  # consumer assigned before the first record
-        sent = await _produce(bootstrap, target.input_topic, values, rate=rate)
+        sent = await _produce(bootstrap, target.input_topic, values, rate=rate, prefix=prefix)
         return sent, await collector
 
-    with running(target, log_dir):
-        warm = _rekey([records[i % len(records)] for i in range(warmup)], target, prefix="w")
-        warm_keys = [b"w%d" % i for i in range(warmup)]
-        asyncio.run(_warm(bootstrap, target, warm, warm_keys))
-        sent, outputs = asyncio.run(go())
+    sent, outputs = asyncio.run(go())
     lat = sorted(ts - sent[key] for key, ts in outputs if key in sent)
     if not lat:
         raise RuntimeError(f"{target.name}: no outputs at {rate}/s (see {log_dir})")
@@ -245,30 +258,36 @@ def latency(
     return {"rate": rate, "n": len(lat), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
 
 
-async def _warm(bootstrap: str, target: Target, values: list[bytes], keys: list[bytes]) -> None:
-    """Start-up (group join, recovery) must not count as latency: send a warm-up batch and wait for it."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for key, value in zip(keys, values, strict=True):
-            await producer.send(target.input_topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
-    await _collect(bootstrap, target.output_topics, len(values), wait_s=180)
+def latency_sizes(rates: Sequence[float], seconds: float) -> list[int]:
+    """Records offered at each rate: ``seconds`` of it, at least 200."""
+    return [max(int(rate * seconds), 200) for rate in rates]
 
 
-def run(records: Sequence[bytes], rates: Sequence[float], seconds: float) -> dict[str, Any]:
-    """Saturation throughput of all three targets, then latency of Wirewatch at each offered load."""
-    result: dict[str, Any] = {}
+def run(
+    records: Sequence[bytes],
+    rates: Sequence[float],
+    seconds: float,
+    fresh: Sequence[bytes],
+    baselines: bool = True,
+) -> dict[str, Any]:
+    """Saturation throughput of the baselines and Wirewatch over ``records``, then, on the same warm
+    Wirewatch worker, latency at each offered load over ``fresh`` records (other stories than
+    ``records``: repeats would be exact duplicates, cheaper than what a live wire sends)."""
+    result: dict[str, Any] = {"raw_aiokafka_per_s": None, "faust_passthrough_per_s": None}
     with local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-bench-logs-") as logs:
         log_dir = Path(logs)
-        for target in targets(bootstrap):
+        *others, wirewatch = targets(bootstrap)
+        for target in others if baselines else []:
             result[f"{target.name}_per_s"] = round(saturation(bootstrap, target, records, log_dir), 1)
+        values = _preload(bootstrap, wirewatch, records)
         result["latency"] = []
-        for rate in rates:
-            target = targets(bootstrap)[-1]
-            n = max(int(rate * seconds), 200)
-            sample = [records[i % len(records)] for i in range(n)]
-            result["latency"].append(latency(bootstrap, target, sample, rate, log_dir))
+        with running(wirewatch, log_dir):
+            result["wirewatch_per_s"] = round(_drain_rate(bootstrap, wirewatch, len(values), log_dir), 1)
+            at = 0
+            for rate, n in zip(rates, latency_sizes(rates, seconds), strict=True):
+                if at + n > len(fresh):
+                    raise ValueError(f"need {at + n} fresh records for the latency runs, got {len(fresh)}")
+                sample = fresh[at : at + n]
+                at += n
+                result["latency"].append(latency(bootstrap, wirewatch, sample, rate, log_dir))
     return result

@@ -81,11 +81,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result["inprocess_outcomes"] = dict(t.outcomes)
     if "e2e" in modes:
         from streams.bench.corpus import articles
+        from streams.bench.e2e import latency_sizes
         from streams.bench.e2e import run as run_e2e
 
-        n = 2_000 if args.quick else 4_000
+        # Quick: a small backlog and one short latency run, so broker and worker starts dominate.
+        n = 600 if args.quick else 4_000
         rates = (500.0,) if args.quick else (100.0, 500.0, 2_000.0)
-        e2e = run_e2e(list(articles(n)), rates, seconds=3.0 if args.quick else 20.0)
+        seconds = 2.0 if args.quick else 10.0
+        pool = list(articles(n + sum(latency_sizes(rates, seconds))))
+        e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:])
         result["e2e_articles_per_s"] = e2e["wirewatch_per_s"]
         result["raw_aiokafka_per_s"] = e2e["raw_aiokafka_per_s"]
         result["faust_passthrough_per_s"] = e2e["faust_passthrough_per_s"]

@@ -117,6 +117,19 @@ def test_normalise_folds_case_punctuation_whitespace_and_unicode_forms() -> None
     assert normalise("", "") == b""
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60), st.text(max_size=60))
+def test_normalise_splits_words_exactly_like_the_unicode_word_regex(title: str, body: str) -> None:
+    """The per-character fast path must find the words ``[\\W_]+`` separates, for any text."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", f" {title}\n{body} ")
+    expected = re.sub(r"[\W_]+", " ", text).lower().encode()
+    # The byte tables fold ASCII only and keep every non-ASCII byte: reproduce that on the regex side.
+    ascii_folded = bytes(c if c >= 128 or chr(c).isalnum() else 32 for c in range(256))
+    assert normalise(title, body) == b" ".join(expected.translate(ascii_folded).split())
+
+
 def test_exact_duplicate_of_a_near_duplicate_points_to_the_story() -> None:
     pair = next(p for p in PAIRS if p["name"] == "nk_missile_yonhap_vs_upi")
     a, b = article(pair["a"]), article(pair["b"])
