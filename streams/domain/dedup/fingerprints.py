@@ -148,13 +148,17 @@ def _spaced_non_word(text: str) -> str:
     """``text`` with every non-ASCII character that is no word character (``[\\W_]``: curly quotes,
     dashes, no-break spaces) as a space; ASCII separators are left to the byte tables.
 
-    Same words as ``re.sub(r"[\\W_]+", " ", text)``, ~20x faster on wire copy: a text has a few dozen
-    distinct characters, so testing each once beats a regex that tests every character.
+    Same words as ``re.sub(r"[\\W_]+", " ", text)``, ~20x faster on wire copy: its non-ASCII characters
+    are few and few distinct, so each is tested once (found by deleting the ASCII bytes of the UTF-8,
+    which is cheaper than a set of every character).
     """
-    for ch in set(text):
-        if ch > "\x7f" and not ch.isalnum():
+    for ch in set(text.encode().translate(None, _ASCII_BYTES).decode()):
+        if not ch.isalnum():
             text = text.replace(ch, " ")
     return text
+
+
+_ASCII_BYTES = bytes(range(128))
 
 
 def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:

@@ -77,6 +77,7 @@ _UNICODE_PUNCT = tuple(
     ch.encode()
     for ch in "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2032\u00b7\u2022\u3000"
 )
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _PHRASE_TABLE = str.maketrans(dict.fromkeys(_ASCII_PUNCT + "‘’“”–—", " "))
 
 
@@ -92,23 +93,25 @@ class Haystack:
     low: str  # lowercased field, same length as the original
     data: bytes  # " " + normalised UTF-8 bytes + " "
     ascii: bool
+    utf8: bytes  # ``low`` encoded, before normalisation: maps byte offsets back to characters
 
     @classmethod
     def of(cls, text: str) -> Haystack:
         low = lower_same_length(text)
-        enc = low.encode()
+        utf8 = enc = low.encode()
         is_ascii = len(enc) == len(low)
         if not is_ascii:
             for ch in _UNICODE_PUNCT:
                 if ch in enc:
                     enc = enc.replace(ch, b" " * len(ch))
-        return cls(low, b" " + enc.translate(_BYTE_TABLE) + b" ", is_ascii)
+        return cls(low, b" " + enc.translate(_BYTE_TABLE) + b" ", is_ascii, utf8)
 
     def char_offset(self, byte_offset: int) -> int:
-        """Offset into ``low`` (and the original text) of a byte offset into the UTF-8 encoding."""
+        """Offset into ``low`` (and the original text) of a byte offset into the UTF-8 encoding: the
+        bytes before it that start a character (continuation bytes deleted, no decoding)."""
         if self.ascii:
             return byte_offset
-        return len(self.low.encode()[:byte_offset].decode())
+        return len(self.utf8[:byte_offset].translate(None, _CONTINUATION_BYTES))
 
 
 class PhraseMatcher:
