@@ -39,6 +39,8 @@ async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
 def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     import faust
 
+    from streams.service.worker import quiet_worker
+
     app = faust.App(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
@@ -57,7 +59,8 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         async for event in stream.events():
             await dst.send(key=event.key, value=event.value)
 
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    # The same worker set-up as Wirewatch's (no spinner forcing debug logging), so the floor is fair.
+    quiet_worker(faust.Worker(app, loglevel="warning", quiet=True)).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from typing import Any
 
 from streams.settings import Settings
 
@@ -23,6 +24,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Before the app exists: asyncio.run() closes its loop, and Faust objects must not see that loop.
     asyncio.run(ensure_topics(settings, book.topics()))
     service = create_service(settings)
-    worker = faust.Worker(service.app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()  # blocks until SIGTERM/SIGINT; exits the process itself
-    return 0
+    worker = quiet_worker(faust.Worker(service.app, loglevel=settings.log_level, quiet=True))
+    worker.execute_from_commandline()
+    return 0  # not reached: the worker blocks until SIGTERM/SIGINT and exits the process itself
+
+
+def quiet_worker(worker: Any) -> Any:
+    """A Faust worker without its terminal spinner.
+
+    At level WARNING or above the spinner sets the *root* logger to DEBUG so that every record
+    spins it; every debug call of aiokafka, mode and Faust (several per produced record) then builds
+    a LogRecord for handlers to drop: ~9% of a saturated worker's CPU in a py-spy profile.
+    """
+    worker.spinner = None
+    return worker
