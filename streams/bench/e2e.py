@@ -268,16 +268,15 @@ def run(
     rates: Sequence[float],
     seconds: float,
     fresh: Sequence[bytes],
-    baselines: bool = True,
 ) -> dict[str, Any]:
     """Saturation throughput of the baselines and Wirewatch over ``records``, then, on the same warm
     Wirewatch worker, latency at each offered load over ``fresh`` records (other stories than
     ``records``: repeats would be exact duplicates, cheaper than what a live wire sends)."""
-    result: dict[str, Any] = {"raw_aiokafka_per_s": None, "faust_passthrough_per_s": None}
+    result: dict[str, Any] = {}
     with local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-bench-logs-") as logs:
         log_dir = Path(logs)
         *others, wirewatch = targets(bootstrap)
-        for target in others if baselines else []:
+        for target in others:
             result[f"{target.name}_per_s"] = round(saturation(bootstrap, target, records, log_dir), 1)
         values = _preload(bootstrap, wirewatch, records)
         result["latency"] = []

@@ -148,7 +148,7 @@ def _spaced_non_word(text: str) -> str:
     """``text`` with every non-ASCII character that is no word character (``[\\W_]``: curly quotes,
     dashes, no-break spaces) as a space; ASCII separators are left to the byte tables.
 
-    Same words as ``re.sub(r"[\\W_]+", " ", text)``, ~20x faster on wire copy: its non-ASCII characters
+    Same words as ``re.sub(r"[\\W_]+", " ", text)``, ~15x faster on wire copy: its non-ASCII characters
     are few and few distinct, so each is tested once (found by deleting the ASCII bytes of the UTF-8,
     which is cheaper than a set of every character).
     """
