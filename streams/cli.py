@@ -75,6 +75,10 @@ def _add_service_commands(sub: Any) -> None:
 
     add_client_commands(sub)
 
+    from streams.poller.cli import add_poll_parser
+
+    add_poll_parser(sub)
+
     from streams.bench.run import add_bench_parser
 
     add_bench_parser(sub)
