@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.domain.ingest import Article, article_from_obj
+from streams.domain.ingest import article_from_obj
+from streams.domain.model import Article
 from streams.domain.threats import TaxonomyError
 from streams.service.app import threat_classifier
 from streams.settings import Settings
