@@ -197,12 +197,24 @@ def web_app(poller: Poller) -> web.Application:
 
 
 # --- command ---------------------------------------------------------------------------------------
+async def ensure_articles_topic(settings: Settings) -> None:
+    """The input topic with the configured partitions: broker auto-creation would pick its own count."""
+    from aiokafka.admin import NewTopic
+
+    from streams.service.topics import ensure_topic_list
+
+    await ensure_topic_list(
+        settings, [NewTopic(settings.topic_articles, settings.partitions, settings.replication)]
+    )
+
+
 async def run_poller(settings: Settings, feeds: Sequence[Feed], *, once: bool = False) -> int:
     store = SeenStore.open(
         settings.poll_state_dir,
         ttl_seconds=settings.poll_seen_ttl_seconds,
         max_per_feed=settings.poll_seen_max_per_feed,
     )
+    await ensure_articles_topic(settings)
     publisher = KafkaPublisher(settings)
     await publisher.start()
     runner: web.AppRunner | None = None
