@@ -116,6 +116,14 @@ class FeedServer:
         if loop is None or runner is None:
             return
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+
+        async def cancel_handlers() -> None:  # handlers still sleeping for a timeout test
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_handlers(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(10)
