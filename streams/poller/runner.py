@@ -114,7 +114,12 @@ class Poller:
         now = self.clock()
         if fetched.not_modified:
             return self._succeeded(feed, PollOutcome(feed.name, fetched.status, detail=detail), now)
-        parsed = parse_feed(fetched.body, feed, now=now, content_type=fetched.content_type or None)
+        try:
+            parsed = parse_feed(fetched.body, feed, now=now, content_type=fetched.content_type or None)
+        except Exception as exc:  # a parser bug on hostile input is this feed's problem, not the poller's
+            return self._failed(
+                feed, fetched.status, "malformed", f"parser error {type(exc).__name__}: {exc}"
+            )
         if parsed.problem:
             return self._failed(feed, fetched.status, parsed.problem, parsed.detail)
         if parsed.detail:
@@ -174,7 +179,12 @@ class Poller:
 
     async def _follow(self, feed: Feed, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self.poll(feed)
+            try:
+                await self.poll(feed)
+            except Exception:  # never let one feed end the others: log it, count it, back off
+                log.exception("feed %s: unexpected error", feed.name)
+                self.failures[feed.name] = self.failures.get(feed.name, 0) + 1
+                self.metrics.errors.labels(feed.name, "internal").inc()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.next_delay(feed))
             except TimeoutError:

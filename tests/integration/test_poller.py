@@ -22,6 +22,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from deploy_files import referenced_metrics, unexported
 from feedserver import FEEDS, FeedServer
 from prometheus_client.parser import text_string_to_metric_families
 from support import ROOT, free_port, service_env, tag, wait_until
@@ -221,6 +222,9 @@ def test_poller_keeps_running_through_bad_feeds_and_exports_metrics(
             < value("wirewatch_poller_fetches_total", feed="good", status="304") + 1
         )
         assert len(records(kafka_bootstrap, f"{t}.articles", idle=1.0)) == 3
+        # Every poller series the Grafana dashboard and the alert rules use is on this running poller.
+        _worker, used = referenced_metrics()
+        assert used and not unexported(used, {name for name, _ in scrape(port)})
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         code = proc.wait(30)

@@ -367,3 +367,33 @@ async def test_bad_feeds_are_counted_and_backed_off(
     assert poller.failures["down"] == 2 and poller.failures["good"] == 0
     assert poller.next_delay(feeds[1]) == pytest.approx(240)  # 60 s doubled twice
     assert poller.next_delay(feeds[4]) == pytest.approx(60)
+
+
+def test_poller_core_does_no_io() -> None:
+    """Feeds file, items, seen-state and schedule are plain Python: no HTTP or Kafka client."""
+    import ast
+
+    core = ROOT / "streams" / "poller"
+    for name in ("feeds.py", "items.py", "seen.py", "schedule.py"):
+        tree = ast.parse((core / name).read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        bad = {
+            m for m in imported if m.split(".")[0] in ("aiohttp", "aiokafka", "faust", "prometheus_client")
+        }
+        assert not bad, f"{name} imports {bad}"
+
+
+async def test_a_parser_crash_is_a_counted_malformed_feed(
+    tmp_path: Path, server: FeedServer, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streams.poller.runner as runner
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(runner, "parse_feed", explode)
+    feed = Feed("world", server.serve_file("/rss.xml", "world_rss2.xml"), 60)
+    poller = poller_for(tmp_path, [feed], session, Recorder())
+    outcome = await poller.poll(feed)
+    assert outcome.reason == "malformed" and "RecursionError" in outcome.detail
