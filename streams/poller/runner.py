@@ -113,6 +113,8 @@ class Poller:
             return self._failed(feed, fetched.status, fetched.reason, detail)
         now = self.clock()
         if fetched.not_modified:
+            self.store.touch_listed(feed.name, now)
+            self.store.save()
             return self._succeeded(feed, PollOutcome(feed.name, fetched.status, detail=detail), now)
         try:
             parsed = parse_feed(fetched.body, feed, now=now, content_type=fetched.content_type or None)

@@ -70,15 +70,35 @@ class SeenStore:
         state = self.feed(name)
         state.etag, state.last_modified = etag, last_modified
 
+    def touch_listed(self, name: str, now: float) -> None:
+        """A 304: the document is the one last fetched, so every item it listed was sighted again.
+
+        Those items share the last sighting time (one :meth:`mark` per fetch); without this a feed
+        answering 304 for longer than the TTL would have its items forgotten, then re-published.
+        """
+        seen = self.feed(name).seen
+        if seen:
+            latest = max(seen.values())
+            for item, when in seen.items():
+                if when == latest:
+                    seen[item] = now
+
     def expire(self, now: float) -> int:
-        """Drop items past their TTL and beyond the per-feed cap; returns how many were dropped."""
+        """Drop items past their TTL and beyond the per-feed cap; returns how many were dropped.
+
+        The items of the latest fetch are always kept, even past the cap: dropping one still listed
+        would re-publish it on the next poll (a feed's size is bounded by WIREWATCH_POLL_MAX_BYTES).
+        """
         dropped = 0
         for state in self.feeds.values():
             before = len(state.seen)
             live = {i: t for i, t in state.seen.items() if now - t <= self.ttl_seconds}
             if len(live) > self.max_per_feed:
-                newest = sorted(live.items(), key=lambda kv: kv[1], reverse=True)[: self.max_per_feed]
-                live = dict(newest)
+                latest = max(live.values())
+                listed = {i: t for i, t in live.items() if t == latest}
+                room = max(0, self.max_per_feed - len(listed))
+                older = sorted(((i, t) for i, t in live.items() if t != latest), key=lambda kv: kv[1])
+                live = {**dict(older[len(older) - room :] if room else []), **listed}
             state.seen = live
             dropped += before - len(live)
         return dropped

@@ -186,6 +186,28 @@ def test_seen_state_is_bounded_by_ttl_since_last_sighting_and_by_count(tmp_path:
     assert store.entries() == 3 and store.unseen("a", ["listed"]) == ["listed"]  # the oldest went
 
 
+def test_the_cap_never_drops_items_still_listed(tmp_path: Path) -> None:
+    store = open_store(tmp_path, ttl=1000.0, cap=3)
+    store.mark("a", ["gone1", "gone2"], NOW)
+    store.mark("a", ["l1", "l2", "l3", "l4"], NOW + 10)  # the feed lists more items than the cap
+    store.expire(NOW + 10)
+    assert store.unseen("a", ["l1", "l2", "l3", "l4"]) == []
+    assert store.unseen("a", ["gone1", "gone2"]) == ["gone1", "gone2"]
+    store.mark("a", ["x"], NOW + 20)
+    store.mark("a", ["y", "z"], NOW + 30)
+    store.expire(NOW + 30)
+    assert store.unseen("a", ["x", "y", "z"]) == [] and store.entries() == 3  # room left: newest older kept
+
+
+def test_a_304_counts_as_a_sighting_of_the_listed_items(tmp_path: Path) -> None:
+    store = open_store(tmp_path, ttl=100.0)
+    store.mark("a", ["old"], NOW)
+    store.mark("a", ["listed1", "listed2"], NOW + 50)
+    store.touch_listed("a", NOW + 140)  # 304s since the last full fetch
+    store.expire(NOW + 200)
+    assert store.unseen("a", ["old", "listed1", "listed2"]) == ["old"]
+
+
 def test_unreadable_state_is_set_aside_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "seen.json").write_text("{not json")
     store = open_store(tmp_path)
