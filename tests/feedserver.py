@@ -26,6 +26,7 @@ class Route:
     last_modified: str = ""
     delay: float = 0.0
     stream_bytes: int = 0  # > 0: a chunked body of this many bytes, no Content-Length
+    retry_after: str = ""  # Retry-After header of a non-200 answer
 
 
 @dataclass
@@ -58,7 +59,8 @@ class FeedServer:
         if route.delay:
             await asyncio.sleep(route.delay)
         if route.status != 200:
-            return web.Response(status=route.status, text="server trouble")
+            headers = {"Retry-After": route.retry_after} if route.retry_after else {}
+            return web.Response(status=route.status, text="server trouble", headers=headers)
         validators = {}
         if route.etag:
             validators["ETag"] = route.etag

@@ -6,11 +6,27 @@ Never raises for what a remote server can do (refuse, stall, 5xx, send gigabytes
 
 from __future__ import annotations
 
+import email.utils
+import time
 from dataclasses import dataclass
 
 import aiohttp
 
 CHUNK_BYTES = 64 * 1024
+
+
+def retry_after(value: str, now: float) -> float:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); 0 when absent or invalid."""
+    value = value.strip()
+    if not value:
+        return 0.0
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, when.timestamp() - now) if when.tzinfo else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +37,7 @@ class Fetched:
     last_modified: str = ""
     content_type: str = ""
     reason: str = ""  # empty on success (200, 304); else timeout | unreachable | http_error | too_large
+    retry_after: float = 0.0  # seconds the server asked us to wait (429/503 Retry-After), else 0
 
     @property
     def ok(self) -> bool:
@@ -58,7 +75,11 @@ async def fetch_feed(
             if resp.status == 304:
                 return Fetched(status, etag=etag, last_modified=last_modified), "not modified"
             if resp.status != 200:
-                return Fetched(status, reason="http_error"), f"HTTP {resp.status} {resp.reason or ''}".strip()
+                wait = retry_after(resp.headers.get("Retry-After", ""), time.time())
+                detail = f"HTTP {resp.status} {resp.reason or ''}".strip()
+                return Fetched(status, reason="http_error", retry_after=wait), detail + (
+                    f", retry after {wait:g}s" if wait else ""
+                )
             declared = resp.content_length
             if declared is not None and declared > max_bytes:
                 return Fetched(status, reason="too_large"), f"Content-Length {declared} > {max_bytes} bytes"

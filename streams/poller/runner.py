@@ -93,6 +93,7 @@ class Poller:
         self.rand = rand
         self.schedule = Schedule(settings.poll_jitter, settings.poll_max_backoff_seconds)
         self.failures: dict[str, int] = {f.name: 0 for f in self.feeds}
+        self.retry_after: dict[str, float] = {}
 
     async def poll(self, feed: Feed) -> PollOutcome:
         """One fetch of ``feed`` and its new items published; never raises for feed or broker trouble."""
@@ -109,6 +110,7 @@ class Poller:
         )
         m.fetch_seconds.labels(feed.name).observe(time.perf_counter() - started)
         m.fetches.labels(feed.name, fetched.status).inc()
+        self.retry_after[feed.name] = fetched.retry_after
         if not fetched.ok:
             return self._failed(feed, fetched.status, fetched.reason, detail)
         now = self.clock()
@@ -170,7 +172,12 @@ class Poller:
         return PollOutcome(feed.name, status, reason=reason, detail=detail)
 
     def next_delay(self, feed: Feed) -> float:
-        return self.schedule.next_delay(feed.interval_seconds, self.failures.get(feed.name, 0), self.rand())
+        return self.schedule.next_delay(
+            feed.interval_seconds,
+            self.failures.get(feed.name, 0),
+            self.rand(),
+            at_least=self.retry_after.get(feed.name, 0.0),
+        )
 
     async def run_once(self) -> list[PollOutcome]:
         return list(await asyncio.gather(*(self.poll(f) for f in self.feeds)))

@@ -15,7 +15,7 @@ import pytest
 from feedserver import FEEDS, FeedServer
 
 from streams.poller.feeds import Feed, FeedsFileError, load_feeds, parse_feeds
-from streams.poller.fetch import fetch_feed
+from streams.poller.fetch import fetch_feed, retry_after
 from streams.poller.items import html_to_text, parse_feed
 from streams.poller.metrics import PollerMetrics
 from streams.poller.runner import Poller
@@ -226,6 +226,15 @@ def test_schedule_jitter_and_backoff() -> None:
     )
     assert [Schedule(0.0, 1000.0).next_delay(60, n, 0.3) for n in range(1, 6)] == [120, 240, 480, 960, 1000]
     assert Schedule(0.0, 30.0).next_delay(60, 3, 0.3) == 60  # the cap never undercuts the interval
+    assert Schedule(0.1, 1000.0).next_delay(60, 1, 0.5, at_least=600) == 600  # Retry-After wins
+    assert Schedule(0.1, 1000.0).next_delay(60, 1, 0.5, at_least=86_400) == 1000  # but within the bound
+
+
+def test_retry_after_header() -> None:
+    assert retry_after("120", NOW) == 120
+    assert retry_after("Wed, 15 Apr 2026 08:05:00 GMT", NOW) == 300  # NOW is 08:00:00 UTC
+    assert retry_after("Wed, 15 Apr 2026 07:00:00 GMT", NOW) == 0
+    assert retry_after("soon", NOW) == 0 and retry_after("", NOW) == 0
 
 
 # --- HTTP fetch against a loopback server --------------------------------------------------------
@@ -419,3 +428,13 @@ async def test_a_parser_crash_is_a_counted_malformed_feed(
     poller = poller_for(tmp_path, [feed], session, Recorder())
     outcome = await poller.poll(feed)
     assert outcome.reason == "malformed" and "RecursionError" in outcome.detail
+
+
+async def test_a_503_with_retry_after_is_honoured(
+    tmp_path: Path, server: FeedServer, session: aiohttp.ClientSession
+) -> None:
+    feed = Feed("busy", server.serve("/busy.xml", status=503, retry_after="900"), 60)
+    poller = poller_for(tmp_path, [feed], session, Recorder())
+    outcome = await poller.poll(feed)
+    assert outcome.reason == "http_error" and "retry after 900s" in outcome.detail
+    assert poller.next_delay(feed) == pytest.approx(900)  # not the 120 s of one doubling
