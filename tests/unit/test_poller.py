@@ -438,3 +438,17 @@ async def test_a_503_with_retry_after_is_honoured(
     outcome = await poller.poll(feed)
     assert outcome.reason == "http_error" and "retry after 900s" in outcome.detail
     assert poller.next_delay(feed) == pytest.approx(900)  # not the 120 s of one doubling
+
+
+def test_poll_command_explains_a_missing_or_bad_feeds_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.cli import main
+
+    monkeypatch.delenv("WIREWATCH_FEEDS_FILE", raising=False)
+    assert main(["poll"]) == 2
+    assert "pass --feeds PATH or set WIREWATCH_FEEDS_FILE" in capsys.readouterr().err
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("feeds:\n  - name: x\n")
+    assert main(["poll", "--feeds", str(bad)]) == 2
+    assert f"error: {bad}: feeds[0] (x): url must be http(s)" in capsys.readouterr().err
