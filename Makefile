@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run kafka-start kafka-stop lint typecheck unit integration e2e test bench bench-corpus clean
+.PHONY: help install system-deps run kafka-start kafka-stop lint typecheck unit integration e2e test bench bench-corpus k8s-configmaps clean
 
 help:
 	@echo "make run    - install, start a local Kafka broker, create topics, run the worker (foreground)"
 	@echo "make test   - install everything, then ruff, mypy and all test suites (unit, integration, e2e)"
 	@echo "make unit | integration | e2e | lint | typecheck | bench | kafka-start | kafka-stop | clean"
+	@echo "make k8s-configmaps - regenerate deploy/k8s/configmaps.yaml from the taxonomy, subscriptions, feeds"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests use: Java 17 + Maven fetch and run Kafka, Prometheus is the real scraper.
+# Debian packages the tests use: Java 17 + Maven fetch and run Kafka, Prometheus is the real scraper
+# and its promtool checks and unit-tests deploy/prometheus (config, alert rules).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
@@ -69,6 +71,10 @@ bench-corpus: install
 
 bench: install bench-corpus
 	$(BIN)/wirewatch bench
+
+# The Kubernetes ConfigMaps embed the shipped taxonomy, subscriptions and feeds files verbatim.
+k8s-configmaps: install
+	$(BIN)/python scripts/gen_k8s_configmaps.py
 
 clean: kafka-stop
 	rm -rf $(VENV) .kafka data .pytest_cache .mypy_cache .ruff_cache

@@ -71,9 +71,16 @@ def _add_service_commands(sub: Any) -> None:
     p = sub.add_parser("worker", help="run the streaming service (Faust worker)")
     p.set_defaults(func=_lazy("streams.service.worker", "cmd_worker"))
 
+    p = sub.add_parser("topics", help="create the service's topics (partitions, compaction) and exit")
+    p.set_defaults(func=_lazy("streams.service.topics", "cmd_topics"))
+
     from streams.service.clients import add_client_commands
 
     add_client_commands(sub)
+
+    from streams.poller.cli import add_poll_parser
+
+    add_poll_parser(sub)
 
     from streams.bench.run import add_bench_parser
 

@@ -91,6 +91,11 @@ class Settings:
     subscriptions_file: str = _env(
         "WIREWATCH_SUBSCRIPTIONS_FILE", "", "Subscriptions YAML loaded at start (empty: the shipped default)."
     )
+    taxonomy_file: str = _env(
+        "WIREWATCH_TAXONOMY_FILE",
+        "",
+        "Threat taxonomy YAML loaded at start (empty: the shipped default).",
+    )
     max_record_bytes: int = _env(
         "WIREWATCH_MAX_RECORD_BYTES", 1_000_000, "Records larger than this are dead-lettered as `too_large`."
     )
@@ -110,6 +115,46 @@ class Settings:
         "Bind address of /metrics, /health, /ready (`0.0.0.0` in containers).",
     )
     web_port: int = _env("WIREWATCH_WEB_PORT", 6066, "Port of /metrics, /health, /ready.")
+
+    # --- Feed poller (`wirewatch poll`)
+    feeds_file: str = _env(
+        "WIREWATCH_FEEDS_FILE", "", "Feeds YAML of `wirewatch poll` when `--feeds` is not given."
+    )
+    poll_state_dir: str = _env(
+        "WIREWATCH_POLL_STATE_DIR",
+        "./data/poller",
+        "Poller state (items seen, ETag / Last-Modified per feed), kept across restarts.",
+    )
+    poll_timeout_seconds: float = _env(
+        "WIREWATCH_POLL_TIMEOUT_SECONDS", 20.0, "Whole-request timeout of one feed fetch."
+    )
+    poll_max_bytes: int = _env(
+        "WIREWATCH_POLL_MAX_BYTES", 5_000_000, "Feed bodies larger than this are dropped as `too_large`."
+    )
+    poll_jitter: float = _env(
+        "WIREWATCH_POLL_JITTER", 0.1, "Random spread of each poll delay, as a fraction of it (0 to 1)."
+    )
+    poll_max_backoff_seconds: float = _env(
+        "WIREWATCH_POLL_MAX_BACKOFF_SECONDS",
+        3600.0,
+        "Upper bound of the doubling delay after consecutive failures of a feed.",
+    )
+    poll_seen_ttl_seconds: float = _env(
+        "WIREWATCH_POLL_SEEN_TTL_SECONDS",
+        2_592_000.0,
+        "An item is forgotten this long after it was last in its feed (bounds the state).",
+    )
+    poll_seen_max_per_feed: int = _env(
+        "WIREWATCH_POLL_SEEN_MAX_PER_FEED", 5000, "At most this many remembered items per feed (newest kept)."
+    )
+    poll_web_port: int = _env(
+        "WIREWATCH_POLL_WEB_PORT",
+        6067,
+        "Port of the poller's /metrics and /health (host: WIREWATCH_WEB_HOST).",
+    )
+    poll_user_agent: str = _env(
+        "WIREWATCH_POLL_USER_AGENT", "wirewatch-poller/0.1", "User-Agent header of feed requests."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -137,7 +182,18 @@ class Settings:
             raise ValueError(f"WIREWATCH_KAFKA_SASL_MECHANISM: unsupported {self.sasl_mechanism!r}")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             raise ValueError(f"WIREWATCH_PROCESSING_GUARANTEE: unknown {self.processing_guarantee!r}")
-        for name in ("partitions", "replication", "batch_size", "max_record_bytes"):
+        if not 0.0 <= self.poll_jitter <= 1.0:
+            raise ValueError("WIREWATCH_POLL_JITTER must be between 0 and 1")
+        if self.poll_timeout_seconds <= 0:
+            raise ValueError("WIREWATCH_POLL_TIMEOUT_SECONDS must be > 0")
+        for name in (
+            "partitions",
+            "replication",
+            "batch_size",
+            "max_record_bytes",
+            "poll_max_bytes",
+            "poll_seen_max_per_feed",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
 

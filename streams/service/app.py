@@ -23,6 +23,7 @@ from streams.domain.dedup import DedupConfig
 from streams.domain.ingest import parse_timestamp
 from streams.domain.pipeline import Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
+from streams.domain.threats import ThreatClassifier
 from streams.service.connection import faust_credentials, subscriptions_consumer
 from streams.service.metrics import Metrics
 from streams.service.state import JournaledStore
@@ -135,6 +136,7 @@ class WirewatchService:
             subscriptions=book,
             dedup=dedup,
             store=self.dedup_state,
+            threats=threat_classifier(settings),
             max_record_bytes=settings.max_record_bytes,
         )
         self.metrics.subscriptions.set(len(book))
@@ -312,6 +314,16 @@ class WirewatchService:
         checks = self.readiness()
         ready = all(checks.values())
         return self.app.web.json({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+def threat_classifier(settings: Settings) -> ThreatClassifier:
+    """The taxonomy of ``WIREWATCH_TAXONOMY_FILE`` (a ConfigMap in Kubernetes), else the shipped one:
+    a taxonomy upgrade is a file change and a restart, not a new image."""
+    if settings.taxonomy_file:
+        classifier = ThreatClassifier.from_path(settings.taxonomy_file)
+        log.info("threat taxonomy %s from %s", classifier.taxonomy.version, settings.taxonomy_file)
+        return classifier
+    return ThreatClassifier.default()
 
 
 def create_service(settings: Settings | None = None, **kwargs: Any) -> WirewatchService:

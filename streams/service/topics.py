@@ -38,11 +38,15 @@ def service_topics(settings: Settings, alert_topics: list[str]) -> list[NewTopic
 
 async def ensure_topics(settings: Settings, alert_topics: list[str]) -> list[str]:
     """Create missing topics; returns the names created (existing ones are left as they are)."""
+    return await ensure_topic_list(settings, service_topics(settings, alert_topics))
+
+
+async def ensure_topic_list(settings: Settings, topics: list[NewTopic]) -> list[str]:
     admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in service_topics(settings, alert_topics) if t.name not in existing]
+        missing = [t for t in topics if t.name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(missing)
@@ -50,3 +54,17 @@ async def ensure_topics(settings: Settings, alert_topics: list[str]) -> list[str
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def cmd_topics(args: object) -> int:
+    """``wirewatch topics``: create every topic the worker and the poller use, then exit (topic-init)."""
+    import asyncio
+
+    from streams.domain.subscriptions import load_subscriptions
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] %(levelname)s %(message)s")
+    book = load_subscriptions(settings.subscriptions_file or None, topic_prefix=settings.alert_topic_prefix)
+    created = asyncio.run(ensure_topics(settings, book.topics()))
+    print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else " (all existed)"))
+    return 0
