@@ -145,10 +145,20 @@ async def _produce(
 
 
 async def _collect(
-    bootstrap: str, topics: list[str], expect: int, wait_s: float, keys: set[bytes] | None = None
+    bootstrap: str,
+    topics: list[str],
+    expect: int,
+    wait_s: float,
+    keys: set[bytes] | None = None,
+    positioned: asyncio.Event | None = None,
 ) -> list[tuple[bytes, int]]:
-    """``(key, broker timestamp)`` of the outputs, from the start of ``topics``; only those keyed by
-    one of ``keys`` when given (a warm target's topics also hold its earlier outputs)."""
+    """``(key, broker timestamp)`` of the outputs, only those keyed by one of ``keys`` when given.
+
+    From the start of ``topics``; or, with ``positioned``, from their current end, setting the event
+    once every partition's position is fixed. A warm target's topics hold its earlier outputs, and
+    reading thousands of them in this process would stall the producer sharing its event loop,
+    which then measures its own delay as the target's latency (seen: seconds at 100/s).
+    """
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
@@ -158,8 +168,11 @@ async def _collect(
     )
     await consumer.start()
     out: list[tuple[bytes, int]] = []
-    deadline = time.monotonic() + wait_s
     try:
+        if positioned is not None:
+            await _at_end(consumer, topics)
+            positioned.set()
+        deadline = time.monotonic() + wait_s
         while len(out) < expect and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
             for records in batch.values():
@@ -167,6 +180,19 @@ async def _collect(
     finally:
         await consumer.stop()
     return out
+
+
+async def _at_end(consumer: AIOKafkaConsumer, topics: list[str], within: float = 30.0) -> None:
+    """Position a group-less consumer at the end of every partition of ``topics`` (all pre-created)."""
+    deadline = time.monotonic() + within
+    while {tp.topic for tp in consumer.assignment()} != set(topics):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no partitions of {topics} assigned within {within:.0f} s")
+        await asyncio.sleep(0.05)
+    tps = sorted(consumer.assignment())
+    await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
 
 
 def _rekey(records: Sequence[bytes], target: Target, prefix: str = "r") -> list[bytes]:
@@ -235,15 +261,16 @@ def latency(
 ) -> dict[str, float]:
     """Publish-to-output latency percentiles (ms) at a fixed offered load, on a target already running
     and warm (start-up, group join and recovery must not count as latency)."""
-    prefix = f"l{rate:g}-"
+    prefix = f"l{uuid.uuid4().hex[:6]}-"  # unique per run: the collector reads the topics from the start
     values = _rekey(records, target, prefix=prefix)
     keys = {b"%s%d" % (prefix.encode(), i) for i in range(len(values))}
 
     async def go() -> tuple[dict[bytes, int], list[tuple[bytes, int]]]:
+        positioned = asyncio.Event()
         collector = asyncio.create_task(
-            _collect(bootstrap, target.output_topics, len(values), len(values) / rate + 120, keys)
+            _collect(bootstrap, target.output_topics, len(values), len(values) / rate + 120, keys, positioned)
         )
-        await asyncio.sleep(2.0)  # consumer assigned before the first record
+        await positioned.wait()  # every output partition's position fixed before the first record
         sent = await _produce(bootstrap, target.input_topic, values, rate=rate, prefix=prefix)
         return sent, await collector
 
