@@ -20,7 +20,7 @@ import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.domain.dedup import DedupConfig
-from streams.domain.ingest import parse_timestamp
+from streams.domain.ingest import IngestLimits, Rejection, parse_timestamp
 from streams.domain.pipeline import Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
 from streams.service.connection import faust_credentials, subscriptions_consumer
@@ -136,6 +136,7 @@ class WirewatchService:
             dedup=dedup,
             store=self.dedup_state,
             max_record_bytes=settings.max_record_bytes,
+            limits=IngestLimits(settings.max_title_chars, settings.max_body_chars, settings.max_json_depth),
         )
         self.metrics.subscriptions.set(len(book))
         # A crashed agent must stop the worker: Faust would otherwise keep acking input nobody reads.
@@ -186,8 +187,8 @@ class WirewatchService:
             # event; with one input partition (the default) that is the only partition there is.
             stream._set_current_event(chunk[-1])
             self.dedup_state.commit(self.pipeline.clock())
-            for event, outcome in zip(chunk, outcomes, strict=True):
-                await self.emit(outcome, event.message.timestamp)
+            for event, outcome, (raw, _) in zip(chunk, outcomes, records, strict=True):
+                await self.emit(outcome, event.message.timestamp, raw)
             await asyncio.sleep(0)  # the classifiers are CPU-bound: let heartbeats and fetches run
         for event in events:
             await stream.ack(event)
@@ -209,10 +210,17 @@ class WirewatchService:
             "key_b64": base64.b64encode(message.key).decode() if message.key else None,
         }
 
-    async def emit(self, outcome: Outcome, record_timestamp: float | None) -> None:
+    async def emit(self, outcome: Outcome, record_timestamp: float | None, raw: bytes = b"") -> None:
         m = self.metrics
+        try:
+            value = orjson.dumps(outcome.data)
+        except TypeError as exc:  # orjson.JSONEncodeError: an outcome that cannot be written is poison too
+            why = f"encode failed: {type(exc).__name__}: {exc}"
+            origin = outcome.data.get("origin", {})
+            outcome = self.pipeline.dead_letter(raw, origin, Rejection("processing_error", why, outcome.key))
+            value = orjson.dumps(outcome.data)
         key = outcome.key.encode() if outcome.key else None
-        await self.send(self.outputs[outcome.kind], key, orjson.dumps(outcome.data))
+        await self.send(self.outputs[outcome.kind], key, value)
         m.outcomes.labels(outcome.kind).inc()
         for stage, seconds in outcome.stage_seconds.items():
             m.stage_seconds.labels(stage).observe(seconds)
