@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -144,8 +145,8 @@ class Soak:
         finally:
             await producer.stop()
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and sum(k.startswith(b"warm-") for k in self.seen) < count:
-            await asyncio.sleep(0.5)
+        while time.monotonic() < deadline and sum(k.startswith(b"warm-") for k in self.seen) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)  # polling a count the collector task updates
         self.seen = {k: v for k, v in self.seen.items() if not k.startswith(b"warm-")}
         self.outputs = 0
         self.first_output_ms = 0
@@ -177,10 +178,8 @@ class Soak:
     async def sample_rss(self, pid: int, done: asyncio.Event, started: float) -> None:
         while not done.is_set():
             self.rss.append((round(time.perf_counter() - started, 1), rss_mb(pid)))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), self.args.rss_every)
-            except TimeoutError:
-                pass
 
     async def run(self, pid: int) -> None:
         n = int(self.args.rate * self.args.seconds)
@@ -192,8 +191,8 @@ class Soak:
         await self.warm_up()
         await self.publish(articles(n, size=self.args.size), n)
         deadline = time.monotonic() + self.args.drain_seconds
-        while time.monotonic() < deadline and len(self.seen) < len(self.sent):
-            await asyncio.sleep(0.5)
+        while time.monotonic() < deadline and len(self.seen) < len(self.sent):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)  # polling a count the collector task updates
         done.set()
         await asyncio.gather(collector, sampler)
 
@@ -239,7 +238,9 @@ def render(r: dict[str, Any]) -> str:
         "p99 by minute (ms): " + ", ".join(f"{m}:{v:.0f}" for m, v in r["p99_ms_by_minute"].items()),
     ]
     if rss:
-        lines.append(f"worker RSS MB: start {rss[0]:.0f}, min {min(rss):.0f}, max {max(rss):.0f}, end {rss[-1]:.0f}")
+        lines.append(
+            f"worker RSS MB: start {rss[0]:.0f}, min {min(rss):.0f}, max {max(rss):.0f}, end {rss[-1]:.0f}"
+        )
         step = max(1, len(r["worker_rss_mb"]) // 12)
         lines.append(
             "RSS over time: " + ", ".join(f"{t:.0f}s:{x}" for t, x in r["worker_rss_mb"][::step] if x)
@@ -251,7 +252,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=float, default=500.0, help="articles per second offered (default 500)")
     p.add_argument("--seconds", type=float, default=600.0, help="publishing time (default 600)")
-    p.add_argument("--drain-seconds", type=float, default=900.0, help="max wait for the backlog after publishing")
+    p.add_argument(
+        "--drain-seconds", type=float, default=900.0, help="max wait for the backlog after publishing"
+    )
     p.add_argument("--size", type=int, default=3000, help="article body characters (default 3000)")
     p.add_argument("--store", default="rocksdb://", help="worker table store (default rocksdb://)")
     p.add_argument("--rss-every", type=float, default=10.0, help="RSS sampling interval, seconds")
