@@ -105,6 +105,7 @@ class Soak:
         self.publish_ended = 0.0
         self.first_output_ms = 0
         self.last_output_ms = 0
+        self.end = "running"
 
     @property
     def outcome_topics(self) -> list[str]:
@@ -191,8 +192,18 @@ class Soak:
         await self.warm_up()
         await self.publish(articles(n, size=self.args.size), n)
         deadline = time.monotonic() + self.args.drain_seconds
-        while time.monotonic() < deadline and len(self.seen) < len(self.sent):  # noqa: ASYNC110
+        progress, last_change = len(self.seen), time.monotonic()
+        self.end = "drained"
+        while len(self.seen) < len(self.sent):
             await asyncio.sleep(0.5)  # polling a count the collector task updates
+            if len(self.seen) != progress:
+                progress, last_change = len(self.seen), time.monotonic()
+            elif time.monotonic() - last_change > 60:
+                self.end = "stalled"  # no outcome for a minute with records missing: those are lost
+                break
+            if time.monotonic() > deadline:
+                self.end = "deadline"  # still progressing: a backlog, not a loss
+                break
         done.set()
         await asyncio.gather(collector, sampler)
 
@@ -214,7 +225,9 @@ class Soak:
             "achieved_publish_rate": round(len(self.sent) / pub_span, 1),
             "outcomes_distinct": len(self.seen),
             "outcome_records": self.outputs,
-            "lost": len(self.sent) - len(self.seen),
+            "end": self.end,
+            "missing_at_end": len(self.sent) - len(self.seen),
+            "lost": len(self.sent) - len(self.seen) if self.end != "deadline" else None,
             "throughput_per_s": round(len(self.seen) / span, 1),
             "latency_ms": {
                 "p50": pct(lat, 0.50),
@@ -232,7 +245,8 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         f"offered {r['offered_rate']}/s for {r['seconds']} s ({r['corpus']}, store {r['store']})",
         f"published {r['published']} (achieved {r['achieved_publish_rate']}/s), "
-        f"outcomes {r['outcomes_distinct']} distinct / {r['outcome_records']} records, LOST {r['lost']}",
+        f"outcomes {r['outcomes_distinct']} distinct / {r['outcome_records']} records; ended {r['end']}, "
+        f"missing {r['missing_at_end']}, LOST {r['lost'] if r['lost'] is not None else 'unknown (backlog at deadline)'}",
         f"throughput {r['throughput_per_s']}/s; latency p50 {r['latency_ms']['p50']:.0f} ms, "
         f"p95 {r['latency_ms']['p95']:.0f} ms, p99 {r['latency_ms']['p99']:.0f} ms, max {r['latency_ms']['max']:.0f} ms",
         "p99 by minute (ms): " + ", ".join(f"{m}:{v:.0f}" for m, v in r["p99_ms_by_minute"].items()),
@@ -291,7 +305,7 @@ def main() -> int:
     print(render(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0 if result["lost"] == 0 else 1
+    return 0 if result["lost"] == 0 else 1  # a backlog at the deadline is not a pass either
 
 
 if __name__ == "__main__":
