@@ -56,7 +56,10 @@ class Checker:
         self.kinds: dict[str, int] = {}
 
     def check(self, batch: list[bytes]) -> None:
-        records = [(raw, {"topic": "fuzz", "partition": 0, "offset": self.records + i}) for i, raw in enumerate(batch)]
+        records = [
+            (raw, {"topic": "fuzz", "partition": 0, "offset": self.records + i})
+            for i, raw in enumerate(batch)
+        ]
         outcomes = self.pipeline.process_batch(records)
         if len(outcomes) != len(batch):
             raise AssertionError(f"{len(batch)} records, {len(outcomes)} outcomes")
@@ -67,7 +70,9 @@ class Checker:
                 if outcome.reason == "processing_error" and outcome.data["message"] == KNOWN_POISON:
                     continue
                 if outcome.reason not in REASONS or not outcome.data["message"]:
-                    raise AssertionError(f"dead letter without a known reason: {outcome.data} for {raw[:200]!r}")
+                    raise AssertionError(
+                        f"dead letter without a known reason: {outcome.data} for {raw[:200]!r}"
+                    )
             elif not is_article(raw):
                 raise AssertionError(f"{outcome.kind} for a record that is no article: {raw[:200]!r}")
         self.records += len(batch)
@@ -104,7 +109,9 @@ def run_hypothesis(records: int) -> None:
     rss_before, started = rss_mb(), time.perf_counter()
     batch = 100
 
-    @settings(max_examples=records // batch, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=records // batch, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     @given(st.lists(malformed, min_size=batch, max_size=batch))
     def fuzz(records: list[bytes]) -> None:
         checker.check(records)
