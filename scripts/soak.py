@@ -112,7 +112,7 @@ class Soak:
         return [f"{self.tag}.classified", f"{self.tag}.duplicates", f"{self.tag}.deadletter"]
 
     async def publish(self, records: Iterator[bytes], n: int) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1)
         await producer.start()
         rate = self.args.rate
         self.publish_started = time.perf_counter()
