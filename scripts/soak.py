@@ -99,6 +99,7 @@ class Soak:
         self.tag = f"soak{int(time.time())}"
         self.sent: dict[bytes, int] = {}  # key -> publish timestamp (ms)
         self.seen: dict[bytes, int] = {}  # key -> first output timestamp (ms)
+        self.received: dict[bytes, int] = {}  # key -> when this reader got it (ms)
         self.outputs = 0
         self.rss: list[tuple[float, float | None]] = []
         self.publish_started = 0.0
@@ -149,6 +150,7 @@ class Soak:
         while time.monotonic() < deadline and sum(k.startswith(b"warm-") for k in self.seen) < count:  # noqa: ASYNC110
             await asyncio.sleep(0.5)  # polling a count the collector task updates
         self.seen = {k: v for k, v in self.seen.items() if not k.startswith(b"warm-")}
+        self.received = {k: v for k, v in self.received.items() if not k.startswith(b"warm-")}
         self.outputs = 0
         self.first_output_ms = 0
 
@@ -164,12 +166,14 @@ class Soak:
         try:
             while not done.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+                received = int(time.time() * 1000)
                 for recs in batch.values():
                     for r in recs:
                         self.outputs += 1
                         key = r.key or b""
                         if key not in self.seen:
                             self.seen[key] = r.timestamp
+                            self.received[key] = received
                         if not self.first_output_ms:
                             self.first_output_ms = r.timestamp
                         self.last_output_ms = max(self.last_output_ms, r.timestamp)
@@ -209,6 +213,7 @@ class Soak:
 
     def report(self) -> dict[str, Any]:
         lat = [float(self.seen[k] - ts) for k, ts in self.sent.items() if k in self.seen]
+        visible = [float(self.received[k] - ts) for k, ts in self.sent.items() if k in self.received]
         by_minute: dict[int, list[float]] = {}
         t0 = min(self.sent.values()) if self.sent else 0
         for k, ts in self.sent.items():
@@ -235,6 +240,14 @@ class Soak:
                 "p99": pct(lat, 0.99),
                 "max": max(lat) if lat else float("nan"),
             },
+            # What a consumer experiences: the output's broker timestamp is when the worker sent it,
+            # the reader gets it once the broker's high watermark passes it.
+            "visible_latency_ms": {
+                "p50": pct(visible, 0.50),
+                "p95": pct(visible, 0.95),
+                "p99": pct(visible, 0.99),
+                "max": max(visible) if visible else float("nan"),
+            },
             "p99_ms_by_minute": {str(m): pct(v, 0.99) for m, v in sorted(by_minute.items())},
             "worker_rss_mb": [(t, round(r, 1) if r else None) for t, r in self.rss],
         }
@@ -249,6 +262,8 @@ def render(r: dict[str, Any]) -> str:
         f"missing {r['missing_at_end']}, LOST {r['lost'] if r['lost'] is not None else 'unknown (backlog at deadline)'}",
         f"throughput {r['throughput_per_s']}/s; latency p50 {r['latency_ms']['p50']:.0f} ms, "
         f"p95 {r['latency_ms']['p95']:.0f} ms, p99 {r['latency_ms']['p99']:.0f} ms, max {r['latency_ms']['max']:.0f} ms",
+        f"visible to a reader: p50 {r['visible_latency_ms']['p50']:.0f} ms, p95 {r['visible_latency_ms']['p95']:.0f} ms, "
+        f"p99 {r['visible_latency_ms']['p99']:.0f} ms",
         "p99 by minute (ms): " + ", ".join(f"{m}:{v:.0f}" for m, v in r["p99_ms_by_minute"].items()),
     ]
     if rss:
