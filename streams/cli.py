@@ -29,10 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:
         if type(exc).__module__.startswith("aiokafka"):  # a clear line, not a traceback, for broker trouble
+            import asyncio
+
+            from streams.service.connection import describe, diagnose, redact
             from streams.settings import Settings
 
-            broker = Settings.from_env().broker
-            print(f"error: Kafka at {broker}: {exc} (a local one: `wirewatch kafka start`)", file=sys.stderr)
+            settings = Settings.from_env()
+            why = asyncio.run(diagnose(settings)) or redact(f"{type(exc).__name__}: {exc}", settings)
+            hint = " (a local one: `wirewatch kafka start`)" if "Connect call failed" in why else ""
+            print(f"error: Kafka at {describe(settings)}: {why}{hint}", file=sys.stderr)
             return 1
         raise
 

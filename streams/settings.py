@@ -99,6 +99,17 @@ class Settings:
     max_record_bytes: int = _env(
         "WIREWATCH_MAX_RECORD_BYTES", 1_000_000, "Records larger than this are dead-lettered as `too_large`."
     )
+    max_title_chars: int = _env(
+        "WIREWATCH_MAX_TITLE_CHARS", 2_000, "Longer titles are dead-lettered as `schema_violation`."
+    )
+    max_body_chars: int = _env(
+        "WIREWATCH_MAX_BODY_CHARS", 500_000, "Longer bodies are dead-lettered as `schema_violation`."
+    )
+    max_json_depth: int = _env(
+        "WIREWATCH_MAX_JSON_DEPTH",
+        64,
+        "Records nested deeper are dead-lettered (orjson cannot write past 254 levels).",
+    )
     dedup_window_seconds: float = _env(
         "WIREWATCH_DEDUP_WINDOW_SECONDS", 172_800.0, "How long a story is remembered for dedup (state TTL)."
     )
@@ -193,6 +204,9 @@ class Settings:
             "max_record_bytes",
             "poll_max_bytes",
             "poll_seen_max_per_feed",
+            "max_title_chars",
+            "max_body_chars",
+            "max_json_depth",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -69,7 +69,7 @@ class Worker:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout: float = 90.0) -> Worker:
+    def start(self, ready_timeout: float = 90.0, wait: bool = True) -> Worker:
         env = {**self.env, "WIREWATCH_WEB_PORT": str(self.port)}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -81,8 +81,13 @@ class Worker:
             start_new_session=True,
         )
         log.close()
-        wait_until(self._ready, ready_timeout, f"worker /ready (log: {self.log_tail()})")
+        if wait:
+            wait_until(self._ready, ready_timeout, f"worker /ready (log: {self.log_tail()})")
         return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def _ready(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -154,7 +159,12 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
 
 
 def drain(
-    bootstrap: str, topic: str, expect: int | None = None, timeout: float = 60.0, idle: float = 3.0
+    bootstrap: str,
+    topic: str,
+    expect: int | None = None,
+    timeout: float = 60.0,
+    idle: float = 3.0,
+    isolation_level: str = "read_uncommitted",
 ) -> list[Any]:
     """Every record of a topic from the beginning: until ``expect`` records or ``idle`` seconds of quiet."""
 
@@ -165,6 +175,7 @@ def drain(
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            isolation_level=isolation_level,
         )
         await consumer.start()
         out: list[Any] = []

@@ -27,6 +27,22 @@ MAX_ID_LENGTH = 512
 
 
 @dataclass(slots=True, frozen=True)
+class IngestLimits:
+    """Bounds on one article beyond its byte size (``WIREWATCH_MAX_*`` settings).
+
+    Depth matters for more than cost: orjson refuses to *encode* past 254 levels, so an unknown field
+    nested that deep would pass validation and then fail when the outcome is written.
+    """
+
+    max_title_chars: int = 2_000
+    max_body_chars: int = 500_000
+    max_depth: int = 64
+
+
+DEFAULT_LIMITS = IngestLimits()
+
+
+@dataclass(slots=True, frozen=True)
 class Rejection:
     """Why a record cannot become an article; becomes a dead letter."""
 
@@ -35,7 +51,7 @@ class Rejection:
     article_id: str | None = None
 
 
-def parse_article(raw: bytes, max_bytes: int) -> Article | Rejection:
+def parse_article(raw: bytes, max_bytes: int, limits: IngestLimits = DEFAULT_LIMITS) -> Article | Rejection:
     """Decode and validate one record value."""
     if len(raw) > max_bytes:
         return Rejection("too_large", f"record is {len(raw)} bytes, over the {max_bytes}-byte limit")
@@ -47,10 +63,10 @@ def parse_article(raw: bytes, max_bytes: int) -> Article | Rejection:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Rejection("invalid_json", f"invalid JSON: {exc}")
-    return article_from_obj(doc)
+    return article_from_obj(doc, limits)
 
 
-def article_from_obj(doc: Any) -> Article | Rejection:
+def article_from_obj(doc: Any, limits: IngestLimits = DEFAULT_LIMITS) -> Article | Rejection:
     """Validate an already-decoded JSON value against the article contract."""
     if not isinstance(doc, dict):
         return Rejection("not_object", f"expected a JSON object, got {_json_type(doc)}")
@@ -80,9 +96,17 @@ def article_from_obj(doc: Any) -> Article | Rejection:
                 problems.append(f"'{key}' must be an RFC 3339 string, got {_json_type(value)}")
             elif not is_rfc3339(value):
                 problems.append(f"'{key}' is not an RFC 3339 timestamp: {value[:40]!r}")
+    for key, limit in (("title", limits.max_title_chars), ("body", limits.max_body_chars)):
+        value = doc.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            problems.append(f"'{key}' is {len(value)} characters, over the {limit}-character limit")
     if problems:
         return Rejection("schema_violation", "; ".join(problems), article_id)
     extra = {k: v for k, v in doc.items() if k not in _KNOWN}
+    if extra and _deeper_than(extra, limits.max_depth):
+        return Rejection(
+            "schema_violation", f"nested deeper than the {limits.max_depth}-level limit", article_id
+        )
     return Article(
         id=doc["id"],
         title=doc["title"],
@@ -94,6 +118,19 @@ def article_from_obj(doc: Any) -> Article | Rejection:
         ingested_at=doc.get("ingested_at"),
         extra=extra,
     )
+
+
+def _deeper_than(obj: dict[str, Any], limit: int) -> bool:
+    """True when arrays/objects nest more than ``limit`` levels (the article object is level 1);
+    iterative, so no input can exhaust the Python stack."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def is_rfc3339(value: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from streams.domain.alerts import Alert, Rendered, route
 from streams.domain.dedup import DedupConfig, Fingerprint, StoryIndex, fingerprint, fingerprint_many
-from streams.domain.ingest import Rejection, RejectReason, b64, parse_article
+from streams.domain.ingest import DEFAULT_LIMITS, IngestLimits, Rejection, RejectReason, b64, parse_article
 from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult
 from streams.domain.regions import RegionClassifier
 from streams.domain.subscriptions import SubscriptionBook
@@ -61,6 +61,7 @@ class Pipeline:
         regions: RegionClassifier | None = None,
         threats: ThreatClassifier | None = None,
         max_record_bytes: int = 1_000_000,
+        limits: IngestLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.subscriptions = subscriptions
@@ -69,6 +70,7 @@ class Pipeline:
         self.regions = regions or RegionClassifier.default()
         self.threats = threats or ThreatClassifier.default()
         self.max_record_bytes = max_record_bytes
+        self.limits = limits
         self.clock = clock
 
     def classify(self, article: Article) -> Classification:
@@ -82,7 +84,7 @@ class Pipeline:
         """One outcome per ``(raw, origin)``, exactly as :meth:`process` would give, in order; dedup
         fingerprints are computed for the whole batch in one vectorised pass (~2x cheaper)."""
         t0 = time.perf_counter()
-        parsed = [parse_article(raw, self.max_record_bytes) for raw, _ in records]
+        parsed = [parse_article(raw, self.max_record_bytes, self.limits) for raw, _ in records]
         parse_each = (time.perf_counter() - t0) / max(len(records), 1)
         articles = [p for p in parsed if isinstance(p, Article)]
         fps: list[Fingerprint] | None = None

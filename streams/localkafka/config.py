@@ -46,6 +46,32 @@ def _port(value: str, name: str) -> int:
 
 
 @dataclass(frozen=True)
+class SecureListeners:
+    """TLS and SASL listeners next to the PLAINTEXT one, so one broker serves every client setup.
+
+    For tests and for trying security settings locally: SSL, SASL_PLAINTEXT and SASL_SSL ports, a
+    PKCS12 keystore for TLS, and users known to both PLAIN and SCRAM-SHA-512 (SCRAM credentials are
+    written into the cluster metadata when the storage is formatted, the KRaft way). The PLAINTEXT
+    listener stays: the readiness probe and inter-broker traffic use it.
+    """
+
+    ssl_port: int
+    sasl_plaintext_port: int
+    sasl_ssl_port: int
+    keystore: Path
+    keystore_password: str
+    users: Mapping[str, str] = field(default_factory=dict)
+    """user name -> password, for PLAIN and for SCRAM-SHA-512."""
+
+    def scram_format_args(self) -> list[str]:
+        """``kafka-storage format`` arguments that create the SCRAM-SHA-512 credentials."""
+        args: list[str] = []
+        for name, password in self.users.items():
+            args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return args
+
+
+@dataclass(frozen=True)
 class KafkaConfig:
     """One local single-node KRaft broker (broker and controller in one JVM)."""
 
@@ -67,6 +93,8 @@ class KafkaConfig:
     """Extra JVM flags, shell-quoted (WIREWATCH_KAFKA_JVM_OPTS); an empty value means none."""
     extra_properties: Mapping[str, str] = field(default_factory=dict)
     """Overrides appended to server.properties (tests use it; no env var)."""
+    security: SecureListeners | None = None
+    """Extra TLS/SASL listeners (tests use it; no env var)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> KafkaConfig:
@@ -166,10 +194,44 @@ def render_server_properties(config: KafkaConfig) -> str:
         "broker.session.timeout.ms": "3000",
         "delete.topic.enable": "true",
     }
+    if config.security is not None:
+        props.update(security_properties(config.host, config.port, cport, config.security))
     props.update(config.extra_properties)
     lines = [f"# Written by wirewatch on every start; edits are overwritten (Kafka {config.version})."]
     lines += [f"{key}={value}" for key, value in props.items()]
     return "\n".join(lines) + "\n"
+
+
+def security_properties(host: str, port: int, cport: int, sec: SecureListeners) -> dict[str, str]:
+    """Listener, TLS and SASL properties for :class:`SecureListeners`."""
+    plain_users = " ".join(f'user_{name}="{password}"' for name, password in sec.users.items())
+    props = {
+        "listeners": (
+            f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport},SSL://{host}:{sec.ssl_port},"
+            f"SASL_PLAINTEXT://{host}:{sec.sasl_plaintext_port},SASL_SSL://{host}:{sec.sasl_ssl_port}"
+        ),
+        "advertised.listeners": (
+            f"PLAINTEXT://{host}:{port},SSL://{host}:{sec.ssl_port},"
+            f"SASL_PLAINTEXT://{host}:{sec.sasl_plaintext_port},SASL_SSL://{host}:{sec.sasl_ssl_port}"
+        ),
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+        ),
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(sec.keystore),
+        "ssl.keystore.password": sec.keystore_password,
+        "ssl.key.password": sec.keystore_password,
+        "ssl.client.auth": "none",
+    }
+    for listener in ("sasl_plaintext", "sasl_ssl"):
+        props[f"listener.name.{listener}.plain.sasl.jaas.config"] = (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+        )
+        props[f"listener.name.{listener}.scram-sha-512.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        )
+    return props
 
 
 def render_log4j2(config: KafkaConfig) -> str:

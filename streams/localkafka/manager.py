@@ -207,6 +207,7 @@ class LocalKafka:
             self._java_command(
                 java, libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
                 "-t", cluster_id, "-c", str(self.config.server_properties),
+                *(self.config.security.scram_format_args() if self.config.security else ()),
             ),
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip

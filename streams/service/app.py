@@ -20,7 +20,7 @@ import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.domain.dedup import DedupConfig
-from streams.domain.ingest import parse_timestamp
+from streams.domain.ingest import IngestLimits, Rejection, parse_timestamp
 from streams.domain.pipeline import Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
 from streams.domain.threats import ThreatClassifier
@@ -138,6 +138,7 @@ class WirewatchService:
             store=self.dedup_state,
             threats=threat_classifier(settings),
             max_record_bytes=settings.max_record_bytes,
+            limits=IngestLimits(settings.max_title_chars, settings.max_body_chars, settings.max_json_depth),
         )
         self.metrics.subscriptions.set(len(book))
         # A crashed agent must stop the worker: Faust would otherwise keep acking input nobody reads.
@@ -188,11 +189,12 @@ class WirewatchService:
             # event; with one input partition (the default) that is the only partition there is.
             stream._set_current_event(chunk[-1])
             self.dedup_state.commit(self.pipeline.clock())
-            for event, outcome in zip(chunk, outcomes, strict=True):
-                await self.emit(outcome, event.message.timestamp)
+            for event, outcome, (raw, _) in zip(chunk, outcomes, records, strict=True):
+                await self.emit(outcome, event.message.timestamp, raw, self._transactional_id(event.message))
+                # Acked as soon as its outputs are with the producer: an offset commit (in exactly-once
+                # mode, a transaction commit) landing between two events never splits one event.
+                await stream.ack(event)
             await asyncio.sleep(0)  # the classifiers are CPU-bound: let heartbeats and fetches run
-        for event in events:
-            await stream.ack(event)
         last_offsets = {event.message.tp: event.message.offset for event in events}
         for tp, offset in last_offsets.items():
             highwater = self.app.consumer.highwater(tp) or 0
@@ -211,10 +213,32 @@ class WirewatchService:
             "key_b64": base64.b64encode(message.key).decode() if message.key else None,
         }
 
-    async def emit(self, outcome: Outcome, record_timestamp: float | None) -> None:
+    def _transactional_id(self, message: Any) -> str | None:
+        """Exactly once: the transaction Faust commits this input partition's offsets in. Faust's own
+        ``topic.send`` picks the transaction by the *output* partition and, for topics the worker does
+        not consume, sends outside any transaction (faust-streaming 0.15), so outputs and offsets
+        would not commit together."""
+        if self.settings.processing_guarantee != "exactly_once":
+            return None
+        group = self.app.assignor.group_for_topic(message.topic)
+        return f"{self.app.conf.id}-{group}-{message.partition}"
+
+    async def emit(
+        self, outcome: Outcome, record_timestamp: float | None, raw: bytes = b"", tid: str | None = None
+    ) -> None:
         m = self.metrics
+        try:
+            value = orjson.dumps(outcome.data)
+        except TypeError as exc:  # orjson.JSONEncodeError: an outcome that cannot be written is poison too
+            why = f"encode failed: {type(exc).__name__}: {exc}"
+            origin = outcome.data.get("origin", {})
+            outcome = self.pipeline.dead_letter(raw, origin, Rejection("processing_error", why, outcome.key))
+            value = orjson.dumps(outcome.data)
         key = outcome.key.encode() if outcome.key else None
-        await self.send(self.outputs[outcome.kind], key, orjson.dumps(outcome.data))
+        # Topics first (a new one is declared over the network): the sends of one event then follow
+        # each other without yielding, so no commit can fall between them.
+        alert_topics = [await self.alert_topic(alert.topic) for alert in outcome.alerts]
+        await self.send(self.outputs[outcome.kind], key, value, tid)
         m.outcomes.labels(outcome.kind).inc()
         for stage, seconds in outcome.stage_seconds.items():
             m.stage_seconds.labels(stage).observe(seconds)
@@ -225,20 +249,22 @@ class WirewatchService:
         if not outcome.alerts:
             return
         started = parse_timestamp(outcome.data.get("ingested_at")) or record_timestamp
-        for alert in outcome.alerts:
+        for alert, alert_topic in zip(outcome.alerts, alert_topics, strict=True):
             value = orjson.dumps(alert.document)
-            await self.send(self.outputs["alerts"], key, value)
-            await self.send(await self.alert_topic(alert.topic), key, value)
+            await self.send(self.outputs["alerts"], key, value, tid)
+            await self.send(alert_topic, key, value, tid)
             m.alerts.labels(alert.subscription.id, alert.document["severity"]["level"]).inc()
         if started:
             m.end_to_end_seconds.observe(max(0.0, time.time() - started))
 
-    async def send(self, topic: Any, key: bytes | None, value: bytes) -> None:
-        """At least once: straight to the producer, skipping Faust's per-message buffer (measured ~4x
-        slower; Faust flushes the producer before every offset commit). Exactly once: through the
-        topic, so the record joins the partition's Kafka transaction."""
-        if self.settings.processing_guarantee == "exactly_once":
-            await topic.send(key=key, value=value)
+    async def send(self, topic: Any, key: bytes | None, value: bytes, tid: str | None = None) -> None:
+        """Straight to the producer, skipping Faust's per-message buffer (measured ~4x slower; Faust
+        flushes the producer before every offset commit). With ``tid`` (exactly once) the record joins
+        that Kafka transaction, committed by Faust together with the input offsets."""
+        if tid is not None:
+            await self.app.producer.send(
+                topic.get_topic_name(), key, value, None, None, None, transactional_id=tid
+            )
         else:
             await self.app.producer.send(topic.get_topic_name(), key, value, None, None, None)
 

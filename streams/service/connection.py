@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -64,3 +65,39 @@ def subscriptions_consumer(settings: Settings) -> Any:
         auto_offset_reset="earliest",
         **aiokafka_options(settings),
     )
+
+
+def describe(settings: Settings) -> str:
+    """Where and how we connect, for error messages: protocol, mechanism and user, never the password."""
+    how = settings.security_protocol
+    if how.startswith("SASL"):
+        how += f", {settings.sasl_mechanism} as {settings.sasl_username!r}"
+    return f"{settings.broker} ({how})"
+
+
+def redact(text: str, settings: Settings) -> str:
+    """``text`` with every secret setting's value masked: exceptions can quote what they were given."""
+    for secret in (settings.sasl_password,):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+async def diagnose(settings: Settings, seconds: float = 10.0) -> str | None:
+    """Why connecting to the first bootstrap server fails, or None when it works.
+
+    aiokafka's clients only say "Unable to bootstrap" and log the cause (a refused TLS handshake, a
+    failed SASL authentication); one direct connection brings the cause back as an exception.
+    """
+    from aiokafka.conn import create_conn
+
+    host, _, port = settings.bootstrap_servers[0].rpartition(":")
+    opts = aiokafka_options(settings)
+    del opts["bootstrap_servers"]
+    try:
+        async with asyncio.timeout(seconds):
+            conn = await create_conn(host, int(port), request_timeout_ms=int(seconds * 1000), **opts)
+        conn.close()
+    except Exception as exc:  # the cause is the point: report whatever it is
+        return redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, settings)
+    return None

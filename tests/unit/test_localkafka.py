@@ -17,7 +17,7 @@ from streams.localkafka import (
     add_kafka_parser,
     kafka_command,
 )
-from streams.localkafka.config import render_log4j2, render_pom, render_server_properties
+from streams.localkafka.config import SecureListeners, render_log4j2, render_pom, render_server_properties
 from streams.localkafka.jars import ensure_jars, jars_ready
 from streams.localkafka.manager import new_cluster_id, pid_alive
 
@@ -95,6 +95,24 @@ def test_server_properties_single_node_kraft_with_transactions(tmp_path: Path) -
                 "transaction.state.log.min.isr"):  # fmt: skip
         assert rendered[key] == "1"
     assert rendered["num.partitions"] == "3"  # extra properties override defaults
+
+
+def test_secure_listeners_render_tls_sasl_and_scram_format_args(tmp_path: Path) -> None:
+    sec = SecureListeners(
+        ssl_port=19093, sasl_plaintext_port=19094, sasl_ssl_port=19095,
+        keystore=tmp_path / "broker.p12", keystore_password="ks", users={"alice": "pw-a"},
+    )  # fmt: skip
+    config = KafkaConfig(data_dir=tmp_path, port=19092, controller_port=19500, security=sec)
+    rendered = props(render_server_properties(config))
+    assert rendered["listeners"].split(",") == [
+        "PLAINTEXT://127.0.0.1:19092", "CONTROLLER://127.0.0.1:19500", "SSL://127.0.0.1:19093", "SASL_PLAINTEXT://127.0.0.1:19094", "SASL_SSL://127.0.0.1:19095",
+    ]  # fmt: skip
+    assert "CONTROLLER" not in rendered["advertised.listeners"]
+    assert rendered["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-512"
+    assert rendered["ssl.keystore.location"] == str(tmp_path / "broker.p12")
+    assert 'user_alice="pw-a"' in rendered["listener.name.sasl_ssl.plain.sasl.jaas.config"]
+    assert rendered["inter.broker.listener.name"] == "PLAINTEXT"
+    assert sec.scram_format_args() == ["--add-scram", "SCRAM-SHA-512=[name=alice,password=pw-a]"]
 
 
 def test_log4j_and_pom_render() -> None:

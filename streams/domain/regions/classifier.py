@@ -102,8 +102,10 @@ def _enumerated(text: str, hits: list[Hit], body_start: int) -> set[int]:
         # title and body is no list join, so runs never cross into the body.
         if start - prev_end <= _LONGEST_JOIN and start >= body_start and text[prev_end:start] in _LIST_JOINS:
             run += 1
-            if run >= 2:
-                out.update(range(k - run, k + 1))
+            if run == 2:
+                out.update(range(k - 2, k + 1))
+            elif run > 2:  # the run's earlier members are in already: re-adding them was quadratic
+                out.add(k)
         else:
             run = 0
         prev_end = end

@@ -1,0 +1,90 @@
+"""What exactly once costs: end-to-end saturation throughput at_least_once vs exactly_once.
+
+Same harness as ``wirewatch bench`` e2e (streams/bench/e2e.py): a private full-JIT broker, the same
+pre-loaded records, throughput from the output records' broker timestamps. Exactly-once outputs are
+read ``read_committed`` (what a consumer of the guarantee would do), so they count once committed.
+
+    .venv/bin/python scripts/bench_guarantees.py --records 4000 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.bench import e2e  # noqa: E402
+from streams.bench.corpus import articles  # noqa: E402
+
+#: Latency runs time records when a read_committed consumer receives them: exactly-once outputs become
+#: visible only when their transaction commits, which broker timestamps do not show.
+VISIBLE = False
+
+
+async def _collect_committed(
+    bootstrap: str, topics: list[str], expect: int, wait_s: float
+) -> list[tuple[bytes, int]]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+        enable_auto_commit=False, isolation_level="read_committed",
+    )  # fmt: skip
+    await consumer.start()
+    out: list[tuple[bytes, int]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    try:
+        while len(out) < expect and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            now_ms = int(time.time() * 1000)
+            for records in batch.values():
+                # Saturation uses the broker timestamps; visible latency the time a reader got it.
+                out.extend((r.key or b"", now_ms if VISIBLE else r.timestamp) for r in records)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=int, default=4000)
+    p.add_argument("--rounds", type=int, default=2, help="alternating runs per guarantee")
+    p.add_argument("--latency-rate", type=float, default=50.0, help="offered load of the latency runs")
+    p.add_argument("--latency-seconds", type=float, default=20.0)
+    args = p.parse_args()
+    records = list(articles(args.records))
+    e2e._collect = _collect_committed  # read_committed for both: identical for at-least-once outputs
+    results: dict[str, list[float]] = {"at_least_once": [], "exactly_once": []}
+    with e2e.local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-guarantees-") as logs:
+        for _ in range(args.rounds):
+            for guarantee in results:
+                target = e2e.targets(bootstrap)[-1]
+                target = replace(target, env={**target.env, "WIREWATCH_PROCESSING_GUARANTEE": guarantee})
+                rate = e2e.saturation(bootstrap, target, records, Path(logs))
+                results[guarantee].append(round(rate, 1))
+                print(f"{guarantee}: {rate:.1f} articles/s", flush=True)
+        global VISIBLE
+        VISIBLE = True
+        for guarantee in results:
+            target = e2e.targets(bootstrap)[-1]
+            target = replace(target, env={**target.env, "WIREWATCH_PROCESSING_GUARANTEE": guarantee})
+            n = int(args.latency_rate * args.latency_seconds)
+            lat = e2e.latency(bootstrap, target, records[:n], args.latency_rate, Path(logs))
+            print(f"{guarantee}: visible latency at {args.latency_rate:.0f}/s: {lat}", flush=True)
+    alo, eos = max(results["at_least_once"]), max(results["exactly_once"])
+    print(
+        f"best of {args.rounds}: at_least_once {alo}/s, exactly_once {eos}/s, cost {100 * (1 - eos / alo):.0f}%"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
