@@ -52,7 +52,6 @@ CASES: dict[tuple[str, str], tuple[Callable[[str], object], list[str]]] = {
     ("subscriptions.py", "_TOPIC"): (anchored(subscriptions._TOPIC), ["a", "a.-_"]),
     ("subscriptions.py", "_ALPHA2"): (anchored(subscriptions._ALPHA2), ["A"]),
     ("subscriptions.py", "keywords"): (scan(KEYWORDS), ["a", "aa ", "aaa", "a-", "aaaa"]),
-    ("fingerprints.py", "_NON_WORD"): (lambda t: fingerprints._NON_WORD.sub(" ", t), ["_-", "é_", "a_", " "]),
     ("fingerprints.py", "_DAY_RE"): (scan(fingerprints._DAY_RE), [" 1", " 12", " 123", "  "]),
     ("classifier.py", "_DATELINE"): (
         anchored(regions._DATELINE),
@@ -137,6 +136,22 @@ def test_classifiers_are_linear_on_repetitive_bodies(
         return region.classify(article), threat.classify(article)
 
     assert_linear(classify, token, n=10_000)
+
+
+def test_word_splitting_is_linear_on_many_distinct_symbols() -> None:
+    """Dedup splits non-ASCII text per distinct separator character: a text of n distinct symbols
+    (none a word character) must not cost n x n."""
+    symbols = [chr(c) for c in range(0x2000, 0xFFFF) if not 0xD800 <= c < 0xE000 and not chr(c).isalnum()]
+    n = 2_500
+    assert len(symbols) >= 4 * n
+
+    def split(k: int) -> None:
+        fingerprints._buffers("", "a".join(symbols[:k]))
+
+    split(n)  # warm
+    t1, t4 = best_time(lambda _: split(n), ""), best_time(lambda _: split(4 * n), "")
+    assert t4 / max(t1, 1e-9) < RATIO, f"{t1 * 1e3:.2f} ms for {n} symbols, {t4 * 1e3:.2f} ms for {4 * n}"
+    assert_linear(lambda t: fingerprints._buffers("", t), "é’a—", n=20_000)
 
 
 def test_dateline_lookup_is_bounded_whatever_the_body() -> None:

@@ -152,13 +152,17 @@ def _spaced_non_word(text: str) -> str:
     are few and few distinct, so each is tested once (found by deleting the ASCII bytes of the UTF-8,
     which is cheaper than a set of every character).
     """
-    for ch in set(text.encode().translate(None, _ASCII_BYTES).decode()):
-        if not ch.isalnum():
-            text = text.replace(ch, " ")
+    separators = [ch for ch in set(text.encode().translate(None, _ASCII_BYTES).decode()) if not ch.isalnum()]
+    if len(separators) > _MAX_REPLACES:  # hostile or exotic text: one linear pass, whatever the count
+        return text.translate(dict.fromkeys(map(ord, separators), " "))
+    for ch in separators:
+        text = text.replace(ch, " ")
     return text
 
 
 _ASCII_BYTES = bytes(range(128))
+#: Up to this many distinct separators, one ``str.replace`` each beats a ``translate`` of the whole text.
+_MAX_REPLACES = 16
 
 
 def _word_hashes(buf: bytes) -> tuple[U64, npt.NDArray[np.intp]]:
