@@ -62,6 +62,11 @@ class Settings:
         256,
         "Max articles per batch; a batch is what is queued, so idle streams add no wait.",
     )
+    fetch_max_wait_ms: int = _env(
+        "WIREWATCH_FETCH_MAX_WAIT_MS",
+        50,
+        "Longest the broker holds a fetch for new input (Faust's fixed 1500 ms starved the worker).",
+    )
     log_level: str = _env("WIREWATCH_LOG_LEVEL", "info", "Worker log level.")
 
     # --- Topics
@@ -201,6 +206,7 @@ class Settings:
             "partitions",
             "replication",
             "batch_size",
+            "fetch_max_wait_ms",
             "max_record_bytes",
             "poll_max_bytes",
             "poll_seen_max_per_feed",

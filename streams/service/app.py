@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import faust
 import mode
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
@@ -27,6 +26,7 @@ from streams.domain.threats import ThreatClassifier
 from streams.service.connection import faust_credentials, subscriptions_consumer
 from streams.service.metrics import Metrics
 from streams.service.state import JournaledStore
+from streams.service.transport import app_class
 from streams.settings import Settings
 
 log = logging.getLogger("wirewatch")
@@ -85,7 +85,7 @@ class WirewatchService:
     def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics.create(registry)
-        self.app = faust.App(
+        self.app = app_class(settings.fetch_max_wait_ms)(
             settings.app_id,
             broker=[f"kafka://{s}" for s in settings.bootstrap_servers],
             broker_credentials=faust_credentials(settings),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import faust
 import pytest
@@ -29,3 +30,20 @@ def test_worker_keeps_the_root_logger_at_its_level(level: int) -> None:
         assert logger.level == level
     finally:
         logger.handlers.clear()
+
+
+@pytest.mark.parametrize(("env", "wait_ms"), [({}, 50), ({"WIREWATCH_FETCH_MAX_WAIT_MS": "200"}, 200)])
+async def test_worker_consumer_fetch_wait_is_the_setting(
+    env: dict[str, str], wait_ms: int, tmp_path: object
+) -> None:
+    """Faust fixes 1500 ms; the service's transport hands aiokafka the setting instead (unstarted:
+    building a consumer opens no connection)."""
+    from streams.service.app import create_service
+    from streams.settings import Settings
+
+    settings = Settings.from_env({**env, "WIREWATCH_STORE": "memory://", "WIREWATCH_DATA_DIR": str(tmp_path)})
+    app = create_service(settings).app
+    thread = cast(Any, app.consumer)._thread
+    consumer = thread._create_worker_consumer(app.transport)
+    assert consumer._fetch_max_wait_ms == wait_ms
+    assert consumer._group_id == settings.app_id  # still Faust's worker consumer, only the wait changed
