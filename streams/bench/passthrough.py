@@ -39,9 +39,12 @@ async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
 def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     import faust
 
+    from streams.service.transport import app_class
     from streams.service.worker import quiet_worker
+    from streams.settings import Settings
 
-    app = faust.App(
+    # Wirewatch's consumer fetch wait and worker set-up, so the floor is the framework's, not a setting's.
+    app = app_class(Settings().fetch_max_wait_ms)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
         store="memory://",
@@ -59,7 +62,6 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         async for event in stream.events():
             await dst.send(key=event.key, value=event.value)
 
-    # The same worker set-up as Wirewatch's (no spinner forcing debug logging), so the floor is fair.
     quiet_worker(faust.Worker(app, loglevel="warning", quiet=True)).execute_from_commandline()
 
 
