@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streams.bench.corpus import articles, corpus_name  # noqa: E402
-from streams.bench.e2e import _free_port, local_broker  # noqa: E402
+from streams.bench.e2e import _free_port, local_broker, private_worker_env  # noqa: E402
 from streams.localkafka.admin import create_topics  # noqa: E402
 
 
@@ -73,23 +72,14 @@ def wait_ready(port: int, proc: Any, timeout: float) -> None:
 
 
 def worker_env(bootstrap: str, tag: str, store: str, state_dir: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
-    env.update(
-        WIREWATCH_BROKER=bootstrap,
+    return private_worker_env(
+        bootstrap,
+        tag,
         WIREWATCH_APP_ID=f"soak-{tag}",
         WIREWATCH_STORE=store,
         WIREWATCH_DATA_DIR=state_dir,
         WIREWATCH_WEB_PORT=str(_free_port()),
-        WIREWATCH_LOG_LEVEL="warning",
-        WIREWATCH_TOPIC_ARTICLES=f"{tag}.articles",
-        WIREWATCH_TOPIC_CLASSIFIED=f"{tag}.classified",
-        WIREWATCH_TOPIC_DUPLICATES=f"{tag}.duplicates",
-        WIREWATCH_TOPIC_DEADLETTER=f"{tag}.deadletter",
-        WIREWATCH_TOPIC_ALERTS=f"{tag}.alerts",
-        WIREWATCH_TOPIC_SUBSCRIPTIONS=f"{tag}.subscriptions",
-        WIREWATCH_ALERT_TOPIC_PREFIX=f"{tag}.alerts.",
     )
-    return env
 
 
 class Soak:

@@ -21,6 +21,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.bench.e2e import private_worker_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,22 +44,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 def service_env(bootstrap: str, tag: str, **extra: str) -> dict[str, str]:
     """Environment for a worker whose topics, group and state are private to one test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
-    env.update(
-        WIREWATCH_BROKER=bootstrap,
-        WIREWATCH_APP_ID=f"ww-{tag}",
-        WIREWATCH_TOPIC_ARTICLES=f"{tag}.articles",
-        WIREWATCH_TOPIC_CLASSIFIED=f"{tag}.classified",
-        WIREWATCH_TOPIC_DUPLICATES=f"{tag}.duplicates",
-        WIREWATCH_TOPIC_DEADLETTER=f"{tag}.deadletter",
-        WIREWATCH_TOPIC_ALERTS=f"{tag}.alerts",
-        WIREWATCH_TOPIC_SUBSCRIPTIONS=f"{tag}.subscriptions",
-        WIREWATCH_ALERT_TOPIC_PREFIX=f"{tag}.alerts.",
-        WIREWATCH_LOG_LEVEL="warning",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
+    return private_worker_env(bootstrap, tag, PYTHONUNBUFFERED="1", **extra)
 
 
 @dataclass

@@ -69,6 +69,26 @@ class Target:
     env: dict[str, str]
 
 
+def private_worker_env(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:
+    """Environment of a ``wirewatch worker`` whose group and topics (``<prefix>.articles``, ...) are its
+    own, so runs sharing a broker never see each other's records; ``extra`` variables win."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
+    env.update(
+        WIREWATCH_BROKER=bootstrap,
+        WIREWATCH_APP_ID=f"ww-{prefix}",
+        WIREWATCH_TOPIC_ARTICLES=f"{prefix}.articles",
+        WIREWATCH_TOPIC_CLASSIFIED=f"{prefix}.classified",
+        WIREWATCH_TOPIC_DUPLICATES=f"{prefix}.duplicates",
+        WIREWATCH_TOPIC_DEADLETTER=f"{prefix}.deadletter",
+        WIREWATCH_TOPIC_ALERTS=f"{prefix}.alerts",
+        WIREWATCH_TOPIC_SUBSCRIPTIONS=f"{prefix}.subscriptions",
+        WIREWATCH_ALERT_TOPIC_PREFIX=f"{prefix}.alerts.",
+        WIREWATCH_LOG_LEVEL="warning",
+    )
+    env.update(extra)
+    return env
+
+
 def targets(bootstrap: str) -> list[Target]:
     tag = uuid.uuid4().hex[:8]
     py = sys.executable
@@ -76,22 +96,14 @@ def targets(bootstrap: str) -> list[Target]:
     faust_in, faust_out = f"bench.{tag}.faust.in", f"bench.{tag}.faust.out"
     ww = f"bench.{tag}.ww"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
-    ww_env = {
-        **env,
-        "WIREWATCH_BROKER": bootstrap,
-        "WIREWATCH_APP_ID": f"bench-ww-{tag}",
-        "WIREWATCH_STORE": "memory://",
-        "WIREWATCH_DATA_DIR": tempfile.mkdtemp(prefix="wirewatch-bench-state-"),
-        "WIREWATCH_WEB_PORT": str(_free_port()),
-        "WIREWATCH_LOG_LEVEL": "warning",
-        "WIREWATCH_TOPIC_ARTICLES": f"{ww}.articles",
-        "WIREWATCH_TOPIC_CLASSIFIED": f"{ww}.classified",
-        "WIREWATCH_TOPIC_DUPLICATES": f"{ww}.duplicates",
-        "WIREWATCH_TOPIC_DEADLETTER": f"{ww}.deadletter",
-        "WIREWATCH_TOPIC_ALERTS": f"{ww}.alerts",
-        "WIREWATCH_TOPIC_SUBSCRIPTIONS": f"{ww}.subscriptions",
-        "WIREWATCH_ALERT_TOPIC_PREFIX": f"{ww}.alerts.",
-    }
+    ww_env = private_worker_env(
+        bootstrap,
+        ww,
+        WIREWATCH_APP_ID=f"bench-ww-{tag}",
+        WIREWATCH_STORE="memory://",
+        WIREWATCH_DATA_DIR=tempfile.mkdtemp(prefix="wirewatch-bench-state-"),
+        WIREWATCH_WEB_PORT=str(_free_port()),
+    )
     return [
         Target(
             "raw_aiokafka",
