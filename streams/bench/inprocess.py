@@ -14,6 +14,7 @@ import orjson
 from streams.bench.corpus import articles
 from streams.domain.pipeline import Pipeline
 from streams.domain.subscriptions import load_subscriptions
+from streams.service.worker import freeze_startup_heap
 
 #: Event time advances this much per article in the memory run (about 1,000 articles an hour, a busy
 #: wire), so the default 48 h dedup window holds ~50k articles and state must stop growing after that.
@@ -35,13 +36,15 @@ class Throughput:
 
 
 def throughput(n: int, warmup: int = 300) -> Throughput:
-    """CPU time of ``Pipeline.process_batch`` over ``n`` corpus articles (classifiers warm first).
+    """CPU time of ``Pipeline.process_batch`` over ``n`` corpus articles (classifiers warm first),
+    with the startup heap frozen as the worker freezes it.
 
     Keep ``n`` within one pass over the real-news source (~4,500 records): past it the corpus makes
     new stories by rewriting words, which is right for memory runs but not for timing classifiers.
     """
     records = list(articles(n + warmup))
     pipeline = Pipeline(subscriptions=load_subscriptions())
+    freeze_startup_heap()
     pipeline.process_batch(
         [(raw, {"topic": "warmup", "partition": 0, "offset": i}) for i, raw in enumerate(records[:warmup])]
     )

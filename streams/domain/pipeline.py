@@ -48,6 +48,23 @@ class Classification:
     threats: ThreatResult
 
 
+@dataclass(slots=True)
+class _Pending:
+    """An article between the stages of a batch, with what the stages so far found."""
+
+    index: int  # position in the batch
+    article: Article
+    raw: bytes
+    origin: Mapping[str, Any]
+    now: float
+    timings: dict[str, float]
+    verdict: DedupVerdict | None = None
+    regions: RegionResult | None = None
+    threats: ThreatResult | None = None
+    created: str = ""
+    rendered: Rendered | None = None
+
+
 class Pipeline:
     """Stateful only through the story index's store, which the caller owns (a dict by default; the
     service's journaled, changelogged store)."""
@@ -81,8 +98,14 @@ class Pipeline:
         return self.process_batch([(raw, origin)])[0]
 
     def process_batch(self, records: Sequence[tuple[bytes, Mapping[str, Any]]]) -> list[Outcome]:
-        """One outcome per ``(raw, origin)``, exactly as :meth:`process` would give, in order; dedup
-        fingerprints are computed for the whole batch in one vectorised pass (~2x cheaper)."""
+        """One outcome per ``(raw, origin)``, exactly as :meth:`process` would give, in order.
+
+        Runs stage by stage over the batch rather than article by article: fingerprints in one
+        vectorised pass, every dedup offer in input order (so verdicts do not depend on batching),
+        then each classifier over all the batch's new articles while its automaton and tables are
+        still in cache. Interleaving the stages per article measured ~1.5x slower in-process.
+        A stage that raises dead-letters that article alone.
+        """
         t0 = time.perf_counter()
         parsed = [parse_article(raw, self.max_record_bytes, self.limits) for raw, _ in records]
         parse_each = (time.perf_counter() - t0) / max(len(records), 1)
@@ -96,65 +119,96 @@ class Pipeline:
             except Exception:  # fall back to one by one, so the culprit alone is dead-lettered
                 fps = None
             fp_each = (time.perf_counter() - t1) / len(articles)
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome | None] = [None] * len(records)
+        pending: list[_Pending] = []
         j = 0
-        for (raw, origin), item in zip(records, parsed, strict=True):
+        for i, ((raw, origin), item) in enumerate(zip(records, parsed, strict=True)):
             if isinstance(item, Rejection):
-                outcome = self.dead_letter(raw, origin, item)
-            else:
-                fp = fps[j] if fps is not None else None
-                j += 1
-                outcome = self.process_article(item, raw, origin, fp=fp, fp_seconds=fp_each)
+                outcomes[i] = self.dead_letter(raw, origin, item)
+                continue
+            p = _Pending(i, item, raw, origin, self.clock(), {"dedup": fp_each})
+            outcomes[i] = self._dedup(p, fps[j] if fps is not None else None)
+            j += 1
+            if outcomes[i] is None:
+                pending.append(p)
+        pending = self._stage(pending, outcomes, "regions", self._classify_regions)
+        pending = self._stage(pending, outcomes, "threats", self._classify_threats)
+        self._stage(pending, outcomes, "route", self._route)
+        done: list[Outcome] = []
+        for outcome in outcomes:
+            assert outcome is not None  # every stage leaves an outcome or passes the article on
             outcome.stage_seconds["parse"] = parse_each
-            outcomes.append(outcome)
-        return outcomes
+            done.append(outcome)
+        return done
 
-    def process_article(
-        self,
-        article: Article,
-        raw: bytes,
-        origin: Mapping[str, Any],
-        *,
-        fp: Fingerprint | None = None,
-        fp_seconds: float = 0.0,
-    ) -> Outcome:
-        """Dedup, classify and route one valid article; a stage that raises dead-letters it."""
-        now = self.clock()
-        stage = "dedup"
-        timings: dict[str, float] = {}
+    def _dedup(self, p: _Pending, fp: Fingerprint | None) -> Outcome | None:
+        """The article's outcome when it is a duplicate or its dedup fails; None when it is new."""
+        t0 = time.perf_counter()
         try:
-            t0 = time.perf_counter()
             if fp is None:
-                fp = fingerprint(article, self.dedup_config)
-            verdict = self.index.offer(article, fp, now=now, delivery=delivery_token(origin))
-            t1 = time.perf_counter()
-            timings["dedup"] = t1 - t0 + fp_seconds
-            if verdict.is_duplicate:
-                doc = self._duplicate_doc(article, verdict, now)
-                doc["origin"] = dict(origin)
-                return Outcome("duplicate", doc, article.id, stage_seconds=timings)
-            stage = "regions"
-            regions = self.regions.classify(article)
-            t2 = time.perf_counter()
-            timings["regions"] = t2 - t1
-            stage = "threats"
-            threats = self.threats.classify(article)
-            t3 = time.perf_counter()
-            timings["threats"] = t3 - t2
-            stage = "route"
-            created = utc_iso(now)
-            rendered = Rendered.of(regions, threats)
-            alerts = route(self.subscriptions, article, verdict.story_id, regions, threats, created, rendered)
-            timings["route"] = time.perf_counter() - t3
-        except Exception as exc:  # poison input must not stop the stream: dead-letter it with the cause
-            return self.dead_letter(
-                raw,
-                origin,
-                Rejection("processing_error", f"{stage} failed: {type(exc).__name__}: {exc}", article.id),
-            )
-        doc = classified_doc(article, verdict.story_id, regions, threats, created, timings, rendered)
-        doc["origin"] = dict(origin)
-        return Outcome("classified", doc, article.id, alerts, stage_seconds=timings)
+                fp = fingerprint(p.article, self.dedup_config)
+            p.verdict = self.index.offer(p.article, fp, now=p.now, delivery=delivery_token(p.origin))
+        except Exception as exc:
+            return self._failed(p, "dedup", exc)
+        p.timings["dedup"] += time.perf_counter() - t0
+        if not p.verdict.is_duplicate:
+            return None
+        doc = self._duplicate_doc(p.article, p.verdict, p.now)
+        doc["origin"] = dict(p.origin)
+        return Outcome("duplicate", doc, p.article.id, stage_seconds=p.timings)
+
+    def _stage(
+        self,
+        pending: list[_Pending],
+        outcomes: list[Outcome | None],
+        name: str,
+        run: Callable[[_Pending], Outcome | None],
+    ) -> list[_Pending]:
+        """Run one stage over the batch; returns the articles that go on to the next stage."""
+        going_on: list[_Pending] = []
+        for p in pending:
+            t0 = time.perf_counter()
+            try:
+                outcome = run(p)
+            except Exception as exc:  # poison input must not stop the stream: dead-letter it with the cause
+                outcomes[p.index] = self._failed(p, name, exc)
+                continue
+            p.timings[name] = time.perf_counter() - t0
+            if outcome is None:
+                going_on.append(p)
+            else:
+                outcomes[p.index] = self._finish(p, outcome)
+        return going_on
+
+    def _classify_regions(self, p: _Pending) -> None:
+        p.regions = self.regions.classify(p.article)
+
+    def _classify_threats(self, p: _Pending) -> None:
+        p.threats = self.threats.classify(p.article)
+
+    def _route(self, p: _Pending) -> Outcome:
+        assert p.verdict is not None and p.regions is not None and p.threats is not None
+        p.created = utc_iso(p.now)
+        p.rendered = Rendered.of(p.regions, p.threats)
+        alerts = route(
+            self.subscriptions, p.article, p.verdict.story_id, p.regions, p.threats, p.created, p.rendered
+        )
+        return Outcome("classified", {}, p.article.id, alerts, stage_seconds=p.timings)
+
+    @staticmethod
+    def _finish(p: _Pending, outcome: Outcome) -> Outcome:
+        """The classified document, built once the route stage's time is recorded (it carries it)."""
+        assert p.verdict is not None and p.regions is not None and p.threats is not None
+        doc = classified_doc(
+            p.article, p.verdict.story_id, p.regions, p.threats, p.created, p.timings, p.rendered
+        )
+        doc["origin"] = dict(p.origin)
+        outcome.data = doc
+        return outcome
+
+    def _failed(self, p: _Pending, stage: str, exc: Exception) -> Outcome:
+        message = f"{stage} failed: {type(exc).__name__}: {exc}"
+        return self.dead_letter(p.raw, p.origin, Rejection("processing_error", message, p.article.id))
 
     def dead_letter(self, raw: bytes, origin: Mapping[str, Any], rejection: Rejection) -> Outcome:
         doc = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -24,6 +25,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # Before the app exists: asyncio.run() closes its loop, and Faust objects must not see that loop.
     asyncio.run(ensure_topics(settings, book.topics()))
     service = create_service(settings)
+    freeze_startup_heap()
     worker = quiet_worker(faust.Worker(service.app, loglevel=settings.log_level, quiet=True))
     worker.execute_from_commandline()
     return 0  # not reached: the worker blocks until SIGTERM/SIGINT and exits the process itself
@@ -38,3 +40,11 @@ def quiet_worker(worker: Any) -> Any:
     """
     worker.spinner = None
     return worker
+
+
+def freeze_startup_heap() -> None:
+    """Move everything built so far (gazetteer, taxonomy, automata, Faust's app) out of the cyclic
+    collector's reach: these live as long as the process, yet each full collection walked all
+    ~120k of them, a ~45 ms pause measured here, most of a 50 ms p99 budget."""
+    gc.collect()
+    gc.freeze()

@@ -16,7 +16,7 @@ PAIRS = Path(__file__).parents[1] / "data" / "dedup_pairs.jsonl"
 
 
 def shingles(a: Article, size: int) -> set[int]:
-    return set(_combine(_word_hashes(_word_buffer(a.title, a.body))[0], size).tolist())
+    return set(_combine(_word_hashes(_word_buffer(a.title, a.body)), size).tolist())
 
 
 def main() -> None:

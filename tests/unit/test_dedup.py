@@ -89,7 +89,7 @@ def test_signature_estimate_tracks_true_jaccard() -> None:
     from streams.domain.dedup.fingerprints import _combine, _word_buffer, _word_hashes
 
     def shingles(a: Article) -> set[int]:
-        words = _word_hashes(_word_buffer(a.title, a.body))[0]
+        words = _word_hashes(_word_buffer(a.title, a.body))
         return set(_combine(words, CFG.shingle_size).tolist())
 
     for pair in PAIRS:

@@ -183,10 +183,13 @@ class PhraseMatcher:
             for kind, idx in roles[pattern]:
                 if kind == HIT:
                     self.spec_is_prefix[idx] = not pattern.endswith(b" ")
+        # The contiguous NFA, not the DFA: alone the DFA scans a body faster (13.7 vs 16.7 us), but its
+        # ~MB of transitions do not stay in cache between articles; inside the pipeline the compact NFA
+        # measured 16-20 us per article against the DFA's 21-27 (best and median of 5 runs).
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
             self.patterns,
             matchkind=ahocorasick_rs.MATCHKIND_STANDARD,
-            implementation=ahocorasick_rs.Implementation.DFA,
+            implementation=ahocorasick_rs.Implementation.ContiguousNFA,
         )
 
     def new_scan(self) -> Scan:
