@@ -239,9 +239,7 @@ class WirewatchService:
         # each other without yielding, so no commit can fall between them.
         alert_topics = [await self.alert_topic(alert.topic) for alert in outcome.alerts]
         await self.send(self.outputs[outcome.kind], key, value, tid)
-        m.outcomes.labels(outcome.kind).inc()
-        for stage, seconds in outcome.stage_seconds.items():
-            m.stage_seconds.labels(stage).observe(seconds)
+        m.observe_outcome(outcome.kind, outcome.stage_seconds)
         if outcome.kind == "deadletter":
             m.deadletters.labels(outcome.reason or "unknown").inc()
         elif outcome.kind == "duplicate":
