@@ -81,7 +81,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         # This VM's CPU speed drifts +-20% from one second to the next (a fixed pure-Python loop
         # measured 93-144 ms): report the median of several runs, and the spread.
         runs = sorted(
-            (throughput(2_000 if args.quick else 4_000) for _ in range(2 if args.quick else INPROCESS_RUNS)),
+            (throughput(2_000 if args.quick else 4_000) for _ in range(3 if args.quick else INPROCESS_RUNS)),
             key=lambda t: t.per_second,
         )
         t = runs[len(runs) // 2]

@@ -103,7 +103,7 @@ class Pipeline:
         Runs stage by stage over the batch rather than article by article: fingerprints in one
         vectorised pass, every dedup offer in input order (so verdicts do not depend on batching),
         then each classifier over all the batch's new articles while its automaton and tables are
-        still in cache. Interleaving the stages per article measured ~1.5x slower in-process.
+        still in cache (the threat automaton's time per article: 31.9 us interleaved, 27.6 staged).
         A stage that raises dead-letters that article alone.
         """
         t0 = time.perf_counter()

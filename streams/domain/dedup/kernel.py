@@ -76,15 +76,26 @@ def _contains(table: Any, value: Any) -> bool:
 
 @_compiled()
 def _densify(sig: Any, empty: Any) -> None:
-    """An empty bin borrows the next non-empty bin's value circularly, plus distance x constant."""
+    """An empty bin borrows the next non-empty bin's value circularly, plus distance x constant.
+
+    One backward pass around the circle from a filled bin, so linear in ``k`` however few bins a
+    (short or hostile) text fills; filled bins are never written, so borrowed values are originals.
+    """
     k = sig.size
+    first = -1
     for j in range(k):
+        if not empty[j]:
+            first = j
+            break
+    if first < 0:
+        return
+    nxt = first + k  # unwrapped index of the nearest filled bin after the one being visited
+    for t in range(first + k - 1, first - 1, -1):
+        j = t % k
         if empty[j]:
-            d = 1
-            while d < k and empty[(j + d) % k]:
-                d += 1
-            if d < k:
-                sig[j] = sig[(j + d) % k] + np.uint64(d) * DENSIFY
+            sig[j] = sig[nxt % k] + np.uint64(nxt - t) * DENSIFY
+        else:
+            nxt = t
 
 
 @_compiled()
