@@ -67,6 +67,11 @@ class Settings:
         50,
         "Longest the broker holds a fetch for new input (Faust's fixed 1500 ms starved the worker).",
     )
+    switch_interval_us: int = _env(
+        "WIREWATCH_SWITCH_INTERVAL_US",
+        500,
+        "Longest the worker's threads hold the GIL before yielding (CPython's 5000 doubled p99 latency).",
+    )
     log_level: str = _env("WIREWATCH_LOG_LEVEL", "info", "Worker log level.")
 
     # --- Topics
@@ -207,6 +212,7 @@ class Settings:
             "replication",
             "batch_size",
             "fetch_max_wait_ms",
+            "switch_interval_us",
             "max_record_bytes",
             "poll_max_bytes",
             "poll_seen_max_per_feed",

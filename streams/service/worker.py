@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import sys
 from typing import Any
 
 from streams.settings import Settings
@@ -26,6 +27,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings, book.topics()))
     service = create_service(settings)
     freeze_startup_heap()
+    share_the_gil(settings.switch_interval_us)
     worker = quiet_worker(faust.Worker(service.app, loglevel=settings.log_level, quiet=True))
     worker.execute_from_commandline()
     return 0  # not reached: the worker blocks until SIGTERM/SIGINT and exits the process itself
@@ -48,3 +50,12 @@ def freeze_startup_heap() -> None:
     ~120k of them, a ~45 ms pause measured here, most of a 50 ms p99 budget."""
     gc.collect()
     gc.freeze()
+
+
+def share_the_gil(interval_us: int) -> None:
+    """Shorten the GIL switch interval (CPython: 5 ms). Faust runs the Kafka consumer in a second
+    thread; each time the main thread's producer writes to a socket it releases the GIL, and the
+    consumer thread could then keep it for a whole interval while the article waits. At 500
+    articles/s, 0.5 ms measured p99 12-30 ms against 29-108 ms at 5 ms (alternating runs, same
+    broker), with no throughput cost above the noise (backlog drain 1,715-2,230 vs 1,822-2,000/s)."""
+    sys.setswitchinterval(interval_us / 1e6)

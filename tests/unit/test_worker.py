@@ -49,11 +49,12 @@ async def test_worker_consumer_fetch_wait_is_the_setting(
     assert consumer._group_id == settings.app_id  # still Faust's worker consumer, only the wait changed
 
 
-def test_startup_heap_is_frozen_before_the_worker_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_startup_heap_is_frozen_and_gil_shared_before_the_worker_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """A full collection walked the ~120k long-lived objects of the classifiers and Faust (~45 ms, a
     p99 latency budget); frozen, they are no longer scanned. The worker must freeze them before
     it starts consuming."""
     import gc
+    import sys
 
     from streams.service import worker as worker_module
 
@@ -65,6 +66,7 @@ def test_startup_heap_is_frozen_before_the_worker_runs(monkeypatch: pytest.Monke
 
         def execute_from_commandline(self) -> None:
             calls.append(f"run frozen={gc.get_freeze_count()}")
+            calls.append(f"switch={sys.getswitchinterval()}")
 
     async def no_topics(*args: Any) -> None:
         calls.append("topics")
@@ -73,9 +75,14 @@ def test_startup_heap_is_frozen_before_the_worker_runs(monkeypatch: pytest.Monke
     monkeypatch.setattr("streams.service.topics.ensure_topics", no_topics)
     monkeypatch.setenv("WIREWATCH_STORE", "memory://")
     monkeypatch.setenv("WIREWATCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("WIREWATCH_SWITCH_INTERVAL_US", "250")
+    default_switch = sys.getswitchinterval()
     try:
         worker_module.cmd_worker(cast(Any, None))
     finally:
         gc.unfreeze()
+        sys.setswitchinterval(default_switch)
     assert calls[0] == "topics"
     assert calls[1].startswith("run frozen=") and int(calls[1].split("=")[1]) > 10_000
+    # The GIL switch interval is the setting's, in seconds (CPython's default is 5 ms).
+    assert calls[2] == "switch=0.00025"
