@@ -40,10 +40,11 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     import faust
 
     from streams.service.transport import app_class
-    from streams.service.worker import quiet_worker
+    from streams.service.worker import quiet_worker, share_the_gil
     from streams.settings import Settings
 
-    # Wirewatch's consumer fetch wait and worker set-up, so the floor is the framework's, not a setting's.
+    # Wirewatch's consumer fetch wait, GIL switch interval and worker set-up, so the floor is the
+    # framework's, not a setting's.
     app = app_class(Settings().fetch_max_wait_ms)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
@@ -62,6 +63,7 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         async for event in stream.events():
             await dst.send(key=event.key, value=event.value)
 
+    share_the_gil(Settings().switch_interval_us)  # the worker's GIL switch interval too
     quiet_worker(faust.Worker(app, loglevel="warning", quiet=True)).execute_from_commandline()
 
 
