@@ -188,7 +188,7 @@ class WirewatchService:
             # The table write of the journal entry goes to the changelog partition of the current
             # event; with one input partition (the default) that is the only partition there is.
             stream._set_current_event(chunk[-1])
-            self.dedup_state.commit(self.pipeline.clock())
+            self.dedup_state.commit(self.pipeline.clock(), chunk[-1].message.partition)
             for event, outcome, (raw, _) in zip(chunk, outcomes, records, strict=True):
                 await self.emit(outcome, event.message.timestamp, raw, self._transactional_id(event.message))
                 # Acked as soon as its outputs are with the producer: an offset commit (in exactly-once

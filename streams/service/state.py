@@ -8,6 +8,14 @@ table (its changelog is what a restarted worker recovers from). Journal entries 
 dedup window are deleted, so the changelog stays bounded by the window like the state itself. On
 start the dict is rebuilt by replaying the surviving entries in sequence order.
 
+A worker owning several input partitions keeps one index for all of them, and a Faust table writes
+and reads through the *current event's* partition: ``table[key]``, ``key in table`` and ``del`` see
+only that partition's store and send the tombstone to that partition's changelog, while iteration
+spans every assigned partition. So an entry's key names the partition it was written to
+(``j:<seq>@<partition>``), :meth:`rebuild` reads through ``items()`` (a per-key read of another
+partition's entry raised ``KeyError`` and crashed the worker after a rebalance), and an entry is
+trimmed only while an event of its own partition is current.
+
 Pure Python over a ``MutableMapping[bytes, bytes]``, so it is unit-tested with a dict for the table.
 """
 
@@ -32,7 +40,8 @@ class JournaledStore(MutableMapping[str, bytes]):
         self._pending: dict[str, bytes | None] = {}
         self._journal = journal
         self._retention = retention_seconds
-        self._entries: deque[tuple[float, bytes]] = deque()
+        #: Per partition the entry was written to (None: not known, a plain mapping), oldest first.
+        self._entries: dict[int | None, deque[tuple[float, bytes]]] = {}
         self._seq = time.time_ns()
 
     # --- MutableMapping over the in-memory state
@@ -62,10 +71,13 @@ class JournaledStore(MutableMapping[str, bytes]):
     # --- journal
     @property
     def journal_entries(self) -> int:
-        return len(self._entries)
+        return sum(len(entries) for entries in self._entries.values())
 
-    def commit(self, now: float) -> int:
-        """Write pending changes as one journal entry and drop entries past retention; returns writes."""
+    def commit(self, now: float, partition: int | None = None) -> int:
+        """Write pending changes as one journal entry and drop entries past retention; returns writes.
+
+        ``partition`` is the one the table writes to now (the current event's); entries written to
+        another partition are dropped by a later commit made for that partition."""
         writes = 0
         if self._pending:
             parts = [_HEAD.pack(now, len(self._pending))]
@@ -77,16 +89,20 @@ class JournaledStore(MutableMapping[str, bytes]):
                     parts.append(_MUT.pack(len(k), len(value)) + k + value)
             self._seq = max(self._seq + 1, time.time_ns())
             entry = b"%s%020d" % (_PREFIX, self._seq)
+            if partition is not None:
+                entry += b"@%d" % partition
             self._journal[entry] = b"".join(parts)
-            self._entries.append((now, entry))
+            self._entries.setdefault(partition, deque()).append((now, entry))
             self._pending.clear()
             writes += 1
         horizon = now - self._retention
-        while self._entries and self._entries[0][0] < horizon:
-            _, old = self._entries.popleft()
-            if old in self._journal:
-                del self._journal[old]
-                writes += 1
+        for owner in {partition, None}:  # entries of unknown partition: as before, where visible
+            entries = self._entries.get(owner)
+            while entries and entries[0][0] < horizon:
+                _, old = entries.popleft()
+                if old in self._journal:
+                    del self._journal[old]
+                    writes += 1
         return writes
 
     def rebuild(self) -> int:
@@ -94,9 +110,9 @@ class JournaledStore(MutableMapping[str, bytes]):
         self._data.clear()
         self._pending.clear()
         self._entries.clear()
-        keys = sorted(k for k in self._journal if bytes(k).startswith(_PREFIX))
-        for entry in keys:
-            raw = bytes(self._journal[entry])
+        # items(), not a read per key: a table reads a key from the current event's partition only.
+        found = sorted((bytes(k), bytes(v)) for k, v in self._journal.items() if bytes(k).startswith(_PREFIX))
+        for entry, raw in found:
             at, count = _HEAD.unpack_from(raw, 0)
             pos = _HEAD.size
             for _ in range(count):
@@ -109,7 +125,7 @@ class JournaledStore(MutableMapping[str, bytes]):
                 else:
                     self._data[key] = raw[pos : pos + vlen]
                     pos += vlen
-            self._entries.append((at, bytes(entry)))
-        if keys:
-            self._seq = max(self._seq, int(bytes(keys[-1])[len(_PREFIX) :]))
-        return len(keys)
+            seq, _, part = entry[len(_PREFIX) :].partition(b"@")
+            self._entries.setdefault(int(part) if part else None, deque()).append((at, entry))
+            self._seq = max(self._seq, int(seq))
+        return len(found)

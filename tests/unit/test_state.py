@@ -75,3 +75,69 @@ def test_story_index_survives_a_restart_through_the_journal() -> None:
     copy = Article("a2", first.title, first.body)
     verdict = restarted.offer(copy, fingerprint(copy, cfg), now=1100.0, delivery="t/0/2")
     assert verdict.duplicate_of == "a1" and verdict.story_id == "a1"
+
+
+class PartitionedTable(dict):  # type: ignore[type-arg]
+    """A Faust table as the journal sees it: reads, membership and deletes go to the current event's
+    partition only (and a delete's tombstone to that partition's changelog), iteration spans every
+    partition. Values are kept as ``(partition, value)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = 0
+        self.tombstones: list[tuple[int, bytes]] = []
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        super().__setitem__(key, (self.current, value))
+
+    def __getitem__(self, key: bytes) -> bytes:
+        part, value = super().__getitem__(key)
+        if part != self.current:
+            raise KeyError(key)  # faust/stores/rocksdb.py::_get with a current event
+        return value  # type: ignore[no-any-return]
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) and super().__getitem__(key)[0] == self.current
+
+    def __delitem__(self, key: bytes) -> None:
+        super().__delitem__(key)
+        self.tombstones.append((self.current, key))
+
+    def items(self):  # type: ignore[no-untyped-def]
+        return [(k, v) for k, (_, v) in super().items()]
+
+
+def test_rebuild_reads_entries_of_every_partition() -> None:
+    """A worker that owns two partitions after a rebalance rebuilds from both changelogs; a per-key
+    read of the other partition's entries raised KeyError and crashed the worker."""
+    table = PartitionedTable()
+    store = JournaledStore(table, retention_seconds=1e9)
+    for i, part in enumerate([0, 1, 0, 1]):
+        table.current = part
+        store[f"k{i}"] = b"%d" % i
+        store["shared"] = b"%d" % i  # the last write, in partition 1, must win
+        store.commit(now=float(i), partition=part)
+    table.current = 1
+    restarted = JournaledStore(table, retention_seconds=1e9)
+    assert restarted.rebuild() == 4
+    assert dict(restarted) == {"k0": b"0", "k1": b"1", "k2": b"2", "k3": b"3", "shared": b"3"}
+    assert restarted.journal_entries == 4
+
+
+def test_an_entry_is_trimmed_only_in_its_own_partition() -> None:
+    """Its tombstone must go to the changelog partition the entry was written to, or that
+    partition's changelog keeps it for ever (compaction never sees a delete for it)."""
+    table = PartitionedTable()
+    store = JournaledStore(table, retention_seconds=10)
+    table.current = 0
+    store["a"] = b"1"
+    store.commit(now=0.0, partition=0)
+    table.current = 1
+    store["b"] = b"1"
+    store.commit(now=100.0, partition=1)  # partition 0's entry is past retention, but not current
+    assert table.tombstones == [] and len(table) == 2
+    table.current = 0
+    store["c"] = b"1"
+    store.commit(now=101.0, partition=0)
+    assert [(part, key.split(b"@")[1]) for part, key in table.tombstones] == [(0, b"0")]
+    assert len(table) == 2  # partition 1's entry of t=100 and partition 0's of t=101
