@@ -69,8 +69,8 @@ class Settings:
     )
     switch_interval_us: int = _env(
         "WIREWATCH_SWITCH_INTERVAL_US",
-        500,
-        "Longest the worker's threads hold the GIL before yielding (CPython's 5000 doubled p99 latency).",
+        5000,
+        "Worker GIL switch interval; 500 halved p99 but stalled a rebalance test (docs/benchmarks.md).",
     )
     log_level: str = _env("WIREWATCH_LOG_LEVEL", "info", "Worker log level.")
 
