@@ -63,6 +63,7 @@ class _Pending:
     threats: ThreatResult | None = None
     created: str = ""
     rendered: Rendered | None = None
+    alerts: list[Alert] = field(default_factory=list)
 
 
 class Pipeline:
@@ -133,7 +134,8 @@ class Pipeline:
                 pending.append(p)
         pending = self._stage(pending, outcomes, "regions", self._classify_regions)
         pending = self._stage(pending, outcomes, "threats", self._classify_threats)
-        self._stage(pending, outcomes, "route", self._route)
+        for p in self._stage(pending, outcomes, "route", self._route):
+            outcomes[p.index] = self._classified(p)  # after the route stage, whose time the doc carries
         done: list[Outcome] = []
         for outcome in outcomes:
             assert outcome is not None  # every stage leaves an outcome or passes the article on
@@ -162,22 +164,19 @@ class Pipeline:
         pending: list[_Pending],
         outcomes: list[Outcome | None],
         name: str,
-        run: Callable[[_Pending], Outcome | None],
+        run: Callable[[_Pending], None],
     ) -> list[_Pending]:
         """Run one stage over the batch; returns the articles that go on to the next stage."""
         going_on: list[_Pending] = []
         for p in pending:
             t0 = time.perf_counter()
             try:
-                outcome = run(p)
+                run(p)
             except Exception as exc:  # poison input must not stop the stream: dead-letter it with the cause
                 outcomes[p.index] = self._failed(p, name, exc)
                 continue
             p.timings[name] = time.perf_counter() - t0
-            if outcome is None:
-                going_on.append(p)
-            else:
-                outcomes[p.index] = self._finish(p, outcome)
+            going_on.append(p)
         return going_on
 
     def _classify_regions(self, p: _Pending) -> None:
@@ -186,25 +185,22 @@ class Pipeline:
     def _classify_threats(self, p: _Pending) -> None:
         p.threats = self.threats.classify(p.article)
 
-    def _route(self, p: _Pending) -> Outcome:
+    def _route(self, p: _Pending) -> None:
         assert p.verdict is not None and p.regions is not None and p.threats is not None
         p.created = utc_iso(p.now)
         p.rendered = Rendered.of(p.regions, p.threats)
-        alerts = route(
+        p.alerts = route(
             self.subscriptions, p.article, p.verdict.story_id, p.regions, p.threats, p.created, p.rendered
         )
-        return Outcome("classified", {}, p.article.id, alerts, stage_seconds=p.timings)
 
     @staticmethod
-    def _finish(p: _Pending, outcome: Outcome) -> Outcome:
-        """The classified document, built once the route stage's time is recorded (it carries it)."""
+    def _classified(p: _Pending) -> Outcome:
         assert p.verdict is not None and p.regions is not None and p.threats is not None
         doc = classified_doc(
             p.article, p.verdict.story_id, p.regions, p.threats, p.created, p.timings, p.rendered
         )
         doc["origin"] = dict(p.origin)
-        outcome.data = doc
-        return outcome
+        return Outcome("classified", doc, p.article.id, p.alerts, stage_seconds=p.timings)
 
     def _failed(self, p: _Pending, stage: str, exc: Exception) -> Outcome:
         message = f"{stage} failed: {type(exc).__name__}: {exc}"

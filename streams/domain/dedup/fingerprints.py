@@ -187,8 +187,9 @@ def _combine(words: U64, size: int) -> U64:
 
 
 @functools.cache
-def _bin_shift(num_perm: int) -> np.uint64:
-    return np.uint64(64 - (num_perm.bit_length() - 1))
+def _bin_shift(num_perm: int) -> int:
+    """A hash's bin is its top ``log2(num_perm)`` bits."""
+    return 64 - (num_perm.bit_length() - 1)
 
 
 @functools.cache
@@ -300,8 +301,8 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         _STOP_FILTER,
         _FACT_STOP_HASHES,
         _FACT_STOP_FILTER,
-        int(_bin_shift(cfg.num_perm)),
-        int(_bin_shift(cfg.word_perm)),
+        _bin_shift(cfg.num_perm),
+        _bin_shift(cfg.word_perm),
     )
     hexed = _bands_hex(sigs, cfg.bands, cfg.rows)
     f_hex = facts.tobytes().hex()

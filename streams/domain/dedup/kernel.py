@@ -166,6 +166,7 @@ def fingerprint_batch(
     wempty = np.empty(kw, np.bool_)
     cand_hash = np.empty(cap, np.uint64)
     cand_len = np.empty(cap, np.int64)
+    bin_shift, word_bin_shift = np.uint64(shift), np.uint64(wshift)
     nw = 0
     for a in range(n):
         beg = nw
@@ -182,7 +183,7 @@ def fingerprint_batch(
             for j in range(1, span):
                 x += words[p0 + j] * K[j & 3]
             x = _mix(x)
-            b = x >> np.uint64(shift)
+            b = x >> bin_shift
             if x < sig[b]:
                 sig[b] = x
         for j in range(k):
@@ -200,7 +201,7 @@ def fingerprint_batch(
                 stop_filter[top] and _contains(stop, word)
             ):
                 x = _mix(word * K[3])
-                b = x >> np.uint64(wshift)
+                b = x >> word_bin_shift
                 if x < wsig[b]:
                     wsig[b] = x
                 m += 1
