@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -50,6 +51,19 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def cpu_probe_ms() -> float:
+    """CPU time of a fixed pure-Python loop, best of three: tells a slow moment of this shared VM
+    (seen: 93-144 ms one hour, 130-174 ms the next) from a slower pipeline."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        total = 0
+        for i in range(3_000_000):
+            total += i * i
+        best = min(best, time.process_time() - start)
+    return round(best * 1000, 1)
+
+
 def memory_run(n: int) -> dict[str, Any]:
     """Each size in a fresh process, so its peak RSS is its own."""
     out = subprocess.run(
@@ -68,6 +82,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "machine": machine(),
         "corpus": corpus_name(),
         "quick": bool(args.quick),
+        "cpu_probe_ms": cpu_probe_ms(),
         "inprocess_articles_per_s": None,
         "inprocess_stage_us": None,
         "e2e_articles_per_s": None,
@@ -128,6 +143,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"machine: {m['processor']} x{m['cpu_count']}, Python {m['python']}",
         f"corpus:  {result['corpus']}{' (quick)' if result['quick'] else ''}",
+        f"cpu probe: {result['cpu_probe_ms']:.0f} ms (a fixed Python loop; higher: a slower VM moment)",
         "",
     ]
     if result["inprocess_articles_per_s"] is not None:
