@@ -67,6 +67,11 @@ class Settings:
         50,
         "Longest the broker holds a fetch for new input (Faust's fixed 1500 ms starved the worker).",
     )
+    producer_batch_bytes: int = _env(
+        "WIREWATCH_PRODUCER_BATCH_BYTES",
+        1_000_000,
+        "Largest producer batch per partition (aiokafka's 16 KB held ~4 articles, then the worker waited).",
+    )
     switch_interval_us: int = _env(
         "WIREWATCH_SWITCH_INTERVAL_US",
         5000,
@@ -212,6 +217,7 @@ class Settings:
             "replication",
             "batch_size",
             "fetch_max_wait_ms",
+            "producer_batch_bytes",
             "switch_interval_us",
             "max_record_bytes",
             "poll_max_bytes",

@@ -15,6 +15,8 @@ import uuid
 async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    from streams.settings import Settings
+
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -22,7 +24,9 @@ async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
         auto_offset_reset="earliest",
         enable_auto_commit=True,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=1, max_batch_size=Settings().producer_batch_bytes
+    )
     await consumer.start()
     await producer.start()
     try:
@@ -43,8 +47,8 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from streams.service.worker import quiet_worker, share_the_gil
     from streams.settings import Settings
 
-    # Wirewatch's consumer fetch wait, GIL switch interval and worker set-up, so the floor is the
-    # framework's, not a setting's.
+    # Wirewatch's consumer fetch wait, producer batch size, GIL switch interval and worker set-up, so
+    # the floor is the framework's, not a setting's.
     app = app_class(Settings().fetch_max_wait_ms)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
@@ -53,6 +57,7 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger_ms=1,
+        producer_max_batch_size=Settings().producer_batch_bytes,
         autodiscover=False,
     )
     src = app.topic(source)

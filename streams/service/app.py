@@ -10,12 +10,16 @@ import asyncio
 import base64
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import mode
 import orjson
+from faust.events import Event
+from faust.streams import _current_event as current_event
+from faust.types import TP, Message
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.domain.dedup import DedupConfig
@@ -25,6 +29,7 @@ from streams.domain.subscriptions import Subscription, SubscriptionError, load_s
 from streams.domain.threats import ThreatClassifier
 from streams.service.connection import faust_credentials, subscriptions_consumer
 from streams.service.metrics import Metrics
+from streams.service.outputs import OutputWriter, Record
 from streams.service.state import JournaledStore
 from streams.service.transport import app_class
 from streams.settings import Settings
@@ -32,6 +37,8 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 #: Articles per dedup journal entry: one changelog record each, ~3 KB of state per article.
 JOURNAL_CHUNK = 64
+#: Fetched partition batches the consumer may queue ahead of the agent before its fetch loop waits.
+INBOX_BATCHES = 4
 #: aiohttp wants the charset apart from the content type; Prometheus text format 0.0.4 is UTF-8.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -105,6 +112,7 @@ class WirewatchService:
             key_serializer="raw",
             value_serializer="raw",
             producer_linger_ms=1,
+            producer_max_batch_size=settings.producer_batch_bytes,
             stream_wait_empty=False,
         )
         self.articles = self.app.topic(settings.topic_articles, partitions=settings.partitions)
@@ -117,7 +125,9 @@ class WirewatchService:
                 ("alerts", settings.topic_alerts),
             )
         }
-        self.alert_topics: dict[str, Any] = {}
+        self.output_names = {kind: topic.get_topic_name() for kind, topic in self.outputs.items()}
+        self.alert_topics: set[str] = set()
+        self.writer = OutputWriter(self.app, settings.processing_guarantee == "exactly_once")
         # bytes key and value types select the raw codec: orjson/struct encoding is the domain's business.
         self.dedup_table = self.app.Table(
             "dedup", partitions=settings.partitions, key_type=bytes, value_type=bytes
@@ -141,6 +151,9 @@ class WirewatchService:
             limits=IngestLimits(settings.max_title_chars, settings.max_body_chars, settings.max_json_depth),
         )
         self.metrics.subscriptions.set(len(book))
+        #: Partition batches from the consumer, waiting for the agent; a few, then the fetch loop waits.
+        self.inbox: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=INBOX_BATCHES)
+        self.app.batch_sinks[settings.topic_articles] = self.deliver
         # A crashed agent must stop the worker: Faust would otherwise keep acking input nobody reads.
         self.app.agent(
             self.articles,
@@ -148,6 +161,7 @@ class WirewatchService:
             concurrency=1,
             supervisor_strategy=mode.CrashingSupervisor,
         )(self.process)
+        self.app.on_partitions_assigned.connect(cast(Any, self.on_partitions_assigned))
         self.app.task(self.follow_subscriptions)
         self.app.timer(5.0)(self.update_gauges)
         # Faust types page handlers as unbound View methods; bound methods work the same at run time.
@@ -156,49 +170,69 @@ class WirewatchService:
         self.app.page("/ready")(cast(Any, self.ready_view))
 
     # --- processing -------------------------------------------------------------------------------
+    async def deliver(self, tp: TP, messages: list[Message]) -> None:
+        """The consumer's batch sink for ``articles`` (see ``streams/service/transport.py``).
+
+        The bounded inbox is the back-pressure: while the agent is behind, the fetch loop waits here."""
+        await self.inbox.put(messages)
+
+    async def on_partitions_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        """A partition taken over from another worker brings its journal into the table, not into
+        the index: rebuild the index from the table before the next batch."""
+        self.state_loaded = False
+
     async def process(self, stream: Any) -> None:
-        """Process what is queued as one batch: no waiting to fill a batch, so no added latency.
+        """The agent: owns the ``articles`` subscription (assignment, table co-partitioning, acks), and
+        processes what the consumer delivered, one fetched partition batch at a time.
 
-        Under load the queue holds many events and batches grow up to ``batch_size``; when idle each
-        event is processed at once, which ``take(n, within)`` cannot do. Acks are manual, after the
-        batch's outputs are handed to the producer. concurrency=1 on purpose: faust-streaming #606,
-        commits can skip in-flight messages with more.
-        """
-        batch: list[Any] = []
-        queue = stream.channel.queue
-        limit = self.settings.batch_size
-        async for event in stream.noack().events():
-            batch.append(event)
-            if len(batch) < limit and queue.qsize() > 0:
-                continue
-            await self.process_batch(stream, batch)
-            batch = []
+        Faust's stream of the topic stays empty: the consumer hands its records to :meth:`deliver`
+        instead of to one Event each. A batch is what was fetched, so an idle stream adds no wait and
+        a backlog arrives in batches of hundreds. concurrency=1 on purpose: faust-streaming #606,
+        commits can skip in-flight messages with more."""
+        while True:
+            messages = await self.inbox.get()
+            for start in range(0, len(messages), self.settings.batch_size):
+                await self.process_batch(messages[start : start + self.settings.batch_size])
 
-    async def process_batch(self, stream: Any, events: list[Any]) -> None:
-        if not self.state_loaded:  # the table has recovered before the first batch is delivered
+    async def process_batch(self, messages: list[Message]) -> None:
+        app = self.app
+        # A batch fetched before a rebalance is stale: its partition is read again from the committed
+        # offset, by this worker or the next owner. Not acked, so nothing of it is committed.
+        generation = app.consumer_generation_id
+        if not app.flow_control.is_active() or messages[0].generation_id != generation:
+            return
+        if not self.state_loaded:  # a current batch comes only once the tables have recovered
             replayed = self.dedup_state.rebuild()
             log.info("dedup state rebuilt from %d journal entries (%d keys)", replayed, len(self.dedup_state))
             self.state_loaded = True
-        self.metrics.batch_size.observe(len(events))
-        self.metrics.articles_received.inc(len(events))
-        for start in range(0, len(events), JOURNAL_CHUNK):
-            chunk = events[start : start + JOURNAL_CHUNK]
-            records = [(self._value(e.message), self._origin(e.message)) for e in chunk]
+        self.metrics.batch_size.observe(len(messages))
+        self.metrics.articles_received.inc(len(messages))
+        ack = app.consumer.ack
+        for start in range(0, len(messages), JOURNAL_CHUNK):
+            chunk = messages[start : start + JOURNAL_CHUNK]
+            if chunk[0].generation_id != app.consumer_generation_id:
+                return  # a rebalance came while the previous chunk was being sent
+            records = [(self._value(m), self._origin(m)) for m in chunk]
             outcomes = self.pipeline.process_batch(records)
-            # The table write of the journal entry goes to the changelog partition of the current
-            # event; with one input partition (the default) that is the only partition there is.
-            stream._set_current_event(chunk[-1])
-            self.dedup_state.commit(self.pipeline.clock(), chunk[-1].message.partition)
-            for event, outcome, (raw, _) in zip(chunk, outcomes, records, strict=True):
-                await self.emit(outcome, event.message.timestamp, raw, self._transactional_id(event.message))
-                # Acked as soon as its outputs are with the producer: an offset commit (in exactly-once
-                # mode, a transaction commit) landing between two events never splits one event.
-                await stream.ack(event)
+            # The table writes the journal entry to the changelog partition of the current event, and
+            # a batch holds one partition's records.
+            last = chunk[-1]
+            event = Event(app, last.key, last.value, last.headers, last)
+            current_event.set(weakref.ref(event))
+            self.dedup_state.commit(self.pipeline.clock(), last.partition)
+            per_input = [
+                await self.records_of(outcome, message.timestamp, raw)
+                for message, outcome, (raw, _) in zip(chunk, outcomes, records, strict=True)
+            ]
+            # Each input is acked once its outputs are with the producer, so the offset commit that
+            # follows (Faust flushes the producer first) never covers an input whose outputs are lost.
+            await self.writer.write(per_input, chunk, ack, self._transactional_id(last))
             await asyncio.sleep(0)  # the classifiers are CPU-bound: let heartbeats and fetches run
-        last_offsets = {event.message.tp: event.message.offset for event in events}
-        for tp, offset in last_offsets.items():
-            highwater = self.app.consumer.highwater(tp) or 0
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - offset - 1))
+        tp = messages[-1].tp
+        highwater = app.consumer.highwater(tp) or 0
+        self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+            max(0, highwater - messages[-1].offset - 1)
+        )
 
     @staticmethod
     def _value(message: Any) -> bytes:
@@ -223,57 +257,43 @@ class WirewatchService:
         group = self.app.assignor.group_for_topic(message.topic)
         return f"{self.app.conf.id}-{group}-{message.partition}"
 
-    async def emit(
-        self, outcome: Outcome, record_timestamp: float | None, raw: bytes = b"", tid: str | None = None
-    ) -> None:
+    async def records_of(self, outcome: Outcome, record_timestamp: float | None, raw: bytes) -> list[Record]:
+        """The output records of one outcome, counted in the metrics; an outcome that cannot be
+        encoded is poison too, and becomes a dead letter."""
         m = self.metrics
         try:
             value = orjson.dumps(outcome.data)
-        except TypeError as exc:  # orjson.JSONEncodeError: an outcome that cannot be written is poison too
+        except TypeError as exc:  # orjson.JSONEncodeError
             why = f"encode failed: {type(exc).__name__}: {exc}"
             origin = outcome.data.get("origin", {})
             outcome = self.pipeline.dead_letter(raw, origin, Rejection("processing_error", why, outcome.key))
             value = orjson.dumps(outcome.data)
         key = outcome.key.encode() if outcome.key else None
-        # Topics first (a new one is declared over the network): the sends of one event then follow
-        # each other without yielding, so no commit can fall between them.
-        alert_topics = [await self.alert_topic(alert.topic) for alert in outcome.alerts]
-        await self.send(self.outputs[outcome.kind], key, value, tid)
+        records: list[Record] = [(self.output_names[outcome.kind], key, value)]
         m.observe_outcome(outcome.kind, outcome.stage_seconds)
         if outcome.kind == "deadletter":
             m.deadletters.labels(outcome.reason or "unknown").inc()
         elif outcome.kind == "duplicate":
             m.duplicates.labels(outcome.data["method"]).inc()
         if not outcome.alerts:
-            return
-        started = parse_timestamp(outcome.data.get("ingested_at")) or record_timestamp
-        for alert, alert_topic in zip(outcome.alerts, alert_topics, strict=True):
+            return records
+        every_alert = self.output_names["alerts"]
+        for alert in outcome.alerts:
+            topic = await self.alert_topic(alert.topic)
             value = orjson.dumps(alert.document)
-            await self.send(self.outputs["alerts"], key, value, tid)
-            await self.send(alert_topic, key, value, tid)
+            records += [(every_alert, key, value), (topic, key, value)]
             m.alerts.labels(alert.subscription.id, alert.document["severity"]["level"]).inc()
+        started = parse_timestamp(outcome.data.get("ingested_at")) or record_timestamp
         if started:
             m.end_to_end_seconds.observe(max(0.0, time.time() - started))
+        return records
 
-    async def send(self, topic: Any, key: bytes | None, value: bytes, tid: str | None = None) -> None:
-        """Straight to the producer, skipping Faust's per-message buffer (measured ~4x slower; Faust
-        flushes the producer before every offset commit). With ``tid`` (exactly once) the record joins
-        that Kafka transaction, committed by Faust together with the input offsets."""
-        if tid is not None:
-            await self.app.producer.send(
-                topic.get_topic_name(), key, value, None, None, None, transactional_id=tid
-            )
-        else:
-            await self.app.producer.send(topic.get_topic_name(), key, value, None, None, None)
-
-    async def alert_topic(self, name: str) -> Any:
+    async def alert_topic(self, name: str) -> str:
         """A subscription's topic, created on first use."""
-        topic = self.alert_topics.get(name)
-        if topic is None:
-            topic = self.app.topic(name, partitions=self.settings.partitions)
-            await topic.maybe_declare()
-            self.alert_topics[name] = topic
-        return topic
+        if name not in self.alert_topics:
+            await self.app.topic(name, partitions=self.settings.partitions).maybe_declare()
+            self.alert_topics.add(name)
+        return name
 
     # --- run-time subscriptions --------------------------------------------------------------------
     async def follow_subscriptions(self) -> None:

@@ -214,6 +214,55 @@ def test_sigkill_during_a_rebalance_with_two_workers(kafka_bootstrap: str, tmp_p
             w.stop()
 
 
+def test_a_partition_taken_over_from_a_killed_worker_keeps_its_dedup_state(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Two workers each own a partition and have processed from it; one is SIGKILLed, the survivor
+    takes its partition over. Every story re-sent afterwards is a duplicate: the survivor's index was
+    rebuilt with the taken-over partition's journal, not only the one it had at its first batch."""
+    t = tag()
+
+    def env(name: str) -> dict[str, str]:
+        return service_env(
+            kafka_bootstrap,
+            t,
+            WIREWATCH_PARTITIONS="2",
+            WIREWATCH_STORE="rocksdb://",
+            WIREWATCH_DATA_DIR=str(tmp_path / f"state-{name}"),
+            **FAST_GROUP,
+        )
+
+    first = Worker(env("a"), tmp_path / "a.log").start()
+    second = Worker(env("b"), tmp_path / "b.log")
+    workers = [first, second]
+    records = [(k, v) for k, v in stream_records(60) if k is not None and not k.startswith(b"broken-")]
+    originals = dict(records)  # one record per story id, the re-sends folded
+    try:
+        produce(kafka_bootstrap, f"{t}.articles", records[: len(records) // 2])
+        wait_until(lambda: first.metric("wirewatch_articles_received_total") > 0, 60, "the first worker busy")
+        second.start()  # ready: the group has rebalanced, one partition each
+        produce(kafka_bootstrap, f"{t}.articles", records[len(records) // 2 :])
+        wait_accounted(kafka_bootstrap, t, lambda: workers, 120)
+        assert first.metric("wirewatch_articles_received_total") > 0
+        assert second.metric("wirewatch_articles_received_total") > 0, "the second worker owned nothing"
+        first.kill()
+        before = input_offsets(kafka_bootstrap, f"{t}.articles")
+        produce(kafka_bootstrap, f"{t}.articles", list(originals.items()))
+        got = wait_accounted(kafka_bootstrap, t, lambda: workers, 120)
+        assert second.alive, second.log_tail()
+        resent = Counter(
+            kind
+            for kind, docs in got.items()
+            for d in docs
+            if (d["origin"]["partition"], d["origin"]["offset"]) not in before
+        )
+        assert set(resent) == {"duplicates"}, resent
+        assert_one_kind_per_offset(got, input_offsets(kafka_bootstrap, f"{t}.articles"))
+    finally:
+        for w in workers:
+            w.stop()
+
+
 def test_poison_records_are_dead_lettered_with_the_exception_and_the_stream_goes_on(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -1,0 +1,71 @@
+"""Writing one chunk's output records: a producer batch per topic partition, not a ``send`` per record.
+
+Straight to the producer, not through Faust's ``topic.send`` buffer (measured ~4x slower per record).
+aiokafka's ``send`` does for every record what a batch needs once: the metadata wait, the partitioner
+(murmur2 in Python for a keyed record), a future, the accumulator's checks; 8% of a saturated worker's
+main thread in a py-spy profile. ``create_batch``/``send_batch`` append to the accumulator's C batch
+builder instead. Records keep the partition ``send`` would choose (the same default partitioner, key =
+article id), and their order within each partition.
+
+Exactly once sends record by record instead, each input acked right after its outputs: a transaction
+commit (which carries the acked offsets) can then never hold one input's outputs without its offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+#: One output record: topic, key, value.
+Record = tuple[str, bytes | None, bytes]
+T = TypeVar("T")
+
+
+class OutputWriter:
+    """Hands a chunk's records to the producer and acks each input once its records are there."""
+
+    def __init__(self, app: Any, transactional: bool) -> None:
+        self._app = app  # its producer is built when the worker starts, so looked up on each write
+        self._transactional = transactional
+        self._partitioner = DefaultPartitioner()
+
+    async def write(
+        self,
+        per_input: Sequence[list[Record]],
+        inputs: Sequence[T],
+        ack: Callable[[T], object],
+        tid: str | None,
+    ) -> None:
+        """Send the records of each input (``per_input[i]`` came from ``inputs[i]``), then ack it."""
+        faust_producer = self._app.producer
+        if self._transactional:
+            for records, item in zip(per_input, inputs, strict=True):
+                for topic, key, value in records:
+                    await faust_producer.send(topic, key, value, None, None, None, transactional_id=tid)
+                ack(item)
+            return
+        # Faust's own producer (a private handle): its flush before every offset commit then covers
+        # these batches too, which is what makes at-least-once hold.
+        producer: AIOKafkaProducer = faust_producer._ensure_producer()
+        by_tp: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
+        partitions: dict[str, list[int]] = {}
+        for records in per_input:
+            for topic, key, value in records:
+                known = partitions.get(topic)
+                if known is None:  # once per topic and chunk: a topic may gain partitions at run time
+                    known = partitions[topic] = sorted(await producer.partitions_for(topic))
+                partition = known[0] if len(known) == 1 else self._partitioner(key, known, known)
+                by_tp.setdefault((topic, partition), []).append((key, value))
+        for (topic, partition), items in by_tp.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send, start anew
+                    await producer.send_batch(batch, topic, partition=partition)
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            await producer.send_batch(batch, topic, partition=partition)
+        for item in inputs:
+            ack(item)
