@@ -130,6 +130,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     import time
 
     from streams.domain.ingest import Rejection, parse_article
+    from streams.domain.labels import Labels
     from streams.domain.pipeline import classified_doc, utc_iso
     from streams.domain.regions import RegionClassifier
     from streams.domain.threats import ThreatClassifier
@@ -153,7 +154,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
         _write(
             out,
             classified_doc(
-                parsed, parsed.id, r, t, utc_iso(time.time()), {"regions": t1 - t0, "threats": t2 - t1}
+                parsed,
+                parsed.id,
+                Labels.of(r, t),
+                utc_iso(time.time()),
+                {"regions": t1 - t0, "threats": t2 - t1},
             ),
         )
     out.flush()

@@ -72,6 +72,11 @@ class Settings:
         1_000_000,
         "Largest producer batch per partition (aiokafka's 16 KB held ~4 articles, then the worker waited).",
     )
+    classifier_processes: int = _env(
+        "WIREWATCH_CLASSIFIER_PROCESSES",
+        1,
+        "Child processes that classify (regions, threats) beside the worker; 0: in the worker itself.",
+    )
     switch_interval_us: int = _env(
         "WIREWATCH_SWITCH_INTERVAL_US",
         5000,
@@ -208,6 +213,8 @@ class Settings:
             raise ValueError(f"WIREWATCH_KAFKA_SASL_MECHANISM: unsupported {self.sasl_mechanism!r}")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             raise ValueError(f"WIREWATCH_PROCESSING_GUARANTEE: unknown {self.processing_guarantee!r}")
+        if self.classifier_processes < 0:
+            raise ValueError("classifier_processes must be >= 0")
         if not 0.0 <= self.poll_jitter <= 1.0:
             raise ValueError("WIREWATCH_POLL_JITTER must be between 0 and 1")
         if self.poll_timeout_seconds <= 0:

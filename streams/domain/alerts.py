@@ -7,7 +7,8 @@ from typing import Any
 
 import xxhash
 
-from streams.domain.model import Article, Evidence, RegionResult, ThreatResult
+from streams.domain.labels import Labels
+from streams.domain.model import Article
 from streams.domain.subscriptions import Subscription, SubscriptionBook
 
 
@@ -28,34 +29,26 @@ class Alert:
 
 
 def route(
-    book: SubscriptionBook,
-    article: Article,
-    story_id: str,
-    regions: RegionResult,
-    threats: ThreatResult,
-    created_at: str,
-    rendered: Rendered | None = None,
+    book: SubscriptionBook, article: Article, story_id: str, labels: Labels, created_at: str
 ) -> list[Alert]:
     """Alerts for every subscription the story matches.
 
     Stateless on purpose: the pipeline routes only the first article of a story, and ids are
-    deterministic, so no alert bookkeeping has to survive a restart. ``rendered`` reuses the JSON
-    form of the labels the classified document already built.
+    deterministic, so no alert bookkeeping has to survive a restart.
     """
-    if not threats.threats or threats.severity.level == "none":
+    if not labels.threats or labels.level == "none":
         return []
-    codes = [c.code for c in regions.countries]
-    types = [t.type for t in threats.threats]
+    codes = [c["code"] for c in labels.countries]
+    types = [t["type"] for t in labels.threats]
     alerts: list[Alert] = []
     for sub in book:
-        match = sub.match(codes, regions.regions, types, threats.severity.level, article.title, article.body)
+        match = sub.match(codes, labels.regions, types, labels.level, article.title, article.body)
         if match is None:
             continue
-        r = rendered or Rendered.of(regions, threats)
         places = set(match.places)
-        matched_countries = [c for c in r.countries if c["code"] in places] or r.countries
+        matched_countries = [c for c in labels.countries if c["code"] in places] or labels.countries
         evidence = [e for c in matched_countries for e in c["evidence"][:3]]
-        evidence += [e for t in r.threats if t["type"] in match.threats for e in t["evidence"][:3]]
+        evidence += [e for t in labels.threats if t["type"] in match.threats for e in t["evidence"][:3]]
         evidence += [e.to_dict() for e in match.keyword_evidence]
         doc: dict[str, Any] = {
             "alert_id": alert_id(sub.id, story_id),
@@ -69,11 +62,11 @@ def route(
                 "url": article.url,
                 "published_at": article.published_at,
             },
-            "countries": r.countries,
-            "primary_country": regions.primary_country,
-            "regions": list(regions.regions),
-            "threats": r.threats,
-            "severity": r.severity,
+            "countries": labels.countries,
+            "primary_country": labels.primary_country,
+            "regions": labels.regions,
+            "threats": labels.threats,
+            "severity": labels.severity,
             "matched": {
                 "places": list(match.places),
                 "threats": list(match.threats),
@@ -86,38 +79,3 @@ def route(
         }
         alerts.append(Alert(sub, doc))
     return alerts
-
-
-@dataclass(slots=True, frozen=True)
-class Rendered:
-    """Labels in their JSON form, built once per article and shared by every document about it."""
-
-    countries: list[dict[str, Any]]
-    threats: list[dict[str, Any]]
-    severity: dict[str, Any]
-
-    @classmethod
-    def of(cls, regions: RegionResult, threats: ThreatResult) -> Rendered:
-        return cls(
-            [_label(c.code, "code", c.name, c.score, c.evidence) for c in regions.countries],
-            [_label(t.type, "type", None, t.score, t.evidence) for t in threats.threats],
-            threats.severity.to_dict(),
-        )
-
-
-#: Spans kept per label in emitted documents: the strongest (title, dateline, lead) come first, and
-#: five are enough for a person to see why; more only grows every message.
-MAX_EVIDENCE = 5
-
-
-def _label(
-    ident: str, key: str, name: str | None, score: float, evidence: tuple[Evidence, ...]
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {key: ident}
-    if name is not None:
-        doc["name"] = name
-    doc["score"] = round(score, 4)
-    doc["evidence"] = [
-        {"field": e.field, "start": e.start, "end": e.end, "text": e.text} for e in evidence[:MAX_EVIDENCE]
-    ]
-    return doc

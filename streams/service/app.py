@@ -24,10 +24,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.domain.dedup import DedupConfig
 from streams.domain.ingest import IngestLimits, Rejection, parse_timestamp
-from streams.domain.pipeline import Outcome, Pipeline
+from streams.domain.labels import Labelled
+from streams.domain.pipeline import Batch, Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
 from streams.domain.threats import ThreatClassifier
 from streams.service.connection import faust_credentials, subscriptions_consumer
+from streams.service.labelling import Labelling
 from streams.service.metrics import Metrics
 from streams.service.outputs import OutputWriter, Record
 from streams.service.state import JournaledStore
@@ -84,6 +86,17 @@ class SubscriptionFeed:
             else:
                 subs[sub_id] = sub
         return subs
+
+
+@dataclass
+class _Chunk:
+    """A chunk of one partition's records between :meth:`WirewatchService.begin_chunk` and
+    :meth:`WirewatchService.finish_chunk`."""
+
+    messages: list[Message]
+    records: list[tuple[bytes, dict[str, Any]]]
+    batch: Batch
+    labelled: asyncio.Future[list[Labelled]]
 
 
 class WirewatchService:
@@ -151,6 +164,12 @@ class WirewatchService:
             limits=IngestLimits(settings.max_title_chars, settings.max_body_chars, settings.max_json_depth),
         )
         self.metrics.subscriptions.set(len(book))
+        self.labelling = Labelling(
+            self.pipeline.labeler, settings.classifier_processes, settings.taxonomy_file
+        )
+        self.labelling_started = asyncio.Event()
+        #: The chunk being labelled while the agent begins the next (see :meth:`process`).
+        self.in_flight: _Chunk | None = None
         #: Partition batches from the consumer, waiting for the agent; a few, then the fetch loop waits.
         self.inbox: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=INBOX_BATCHES)
         self.app.batch_sinks[settings.topic_articles] = self.deliver
@@ -163,6 +182,8 @@ class WirewatchService:
         )(self.process)
         self.app.on_partitions_assigned.connect(cast(Any, self.on_partitions_assigned))
         self.app.task(self.follow_subscriptions)
+        self.app.task(self.start_labelling)
+        self.app.on_before_shutdown.connect(cast(Any, self.stop_labelling))
         self.app.timer(5.0)(self.update_gauges)
         # Faust types page handlers as unbound View methods; bound methods work the same at run time.
         self.app.page("/metrics")(cast(Any, self.metrics_view))
@@ -188,18 +209,40 @@ class WirewatchService:
         Faust's stream of the topic stays empty: the consumer hands its records to :meth:`deliver`
         instead of to one Event each. A batch is what was fetched, so an idle stream adds no wait and
         a backlog arrives in batches of hundreds. concurrency=1 on purpose: faust-streaming #606,
-        commits can skip in-flight messages with more."""
-        while True:
-            messages = await self.inbox.get()
-            for start in range(0, len(messages), self.settings.batch_size):
-                await self.process_batch(messages[start : start + self.settings.batch_size])
+        commits can skip in-flight messages with more.
+
+        Two chunks are in flight: while the classifier process labels one, this thread deduplicates
+        the next and then sends the first one's outputs. When nothing more is queued the last chunk
+        is finished at once, so an idle stream holds nothing back."""
+        self.in_flight = None
+        try:
+            while True:
+                if self.in_flight is not None and self.inbox.empty():
+                    await self.finish_in_flight()
+                    continue
+                messages = await self.inbox.get()
+                for start in range(0, len(messages), self.settings.batch_size):
+                    await self.process_batch(messages[start : start + self.settings.batch_size])
+        finally:
+            if self.in_flight is not None:
+                self.in_flight.labelled.cancel()
+
+    def _current(self, message: Message) -> bool:
+        """False for a record fetched before a rebalance: its partition is read again from the
+        committed offset, by this worker or the next owner, so it is neither sent nor acked."""
+        return self.app.flow_control.is_active() and message.generation_id == self.app.consumer_generation_id
+
+    async def finish_in_flight(self) -> None:
+        begun, self.in_flight = self.in_flight, None
+        if begun is None:
+            return
+        if self._current(begun.messages[0]):
+            await self.finish_chunk(begun)
+        else:  # begun before a rebalance: its journal entry only repeats its verdicts on redelivery
+            begun.labelled.cancel()
 
     async def process_batch(self, messages: list[Message]) -> None:
-        app = self.app
-        # A batch fetched before a rebalance is stale: its partition is read again from the committed
-        # offset, by this worker or the next owner. Not acked, so nothing of it is committed.
-        generation = app.consumer_generation_id
-        if not app.flow_control.is_active() or messages[0].generation_id != generation:
+        if not self._current(messages[0]):
             return
         if not self.state_loaded:  # a current batch comes only once the tables have recovered
             replayed = self.dedup_state.rebuild()
@@ -207,31 +250,45 @@ class WirewatchService:
             self.state_loaded = True
         self.metrics.batch_size.observe(len(messages))
         self.metrics.articles_received.inc(len(messages))
-        ack = app.consumer.ack
         for start in range(0, len(messages), JOURNAL_CHUNK):
             chunk = messages[start : start + JOURNAL_CHUNK]
-            if chunk[0].generation_id != app.consumer_generation_id:
-                return  # a rebalance came while the previous chunk was being sent
-            records = [(self._value(m), self._origin(m)) for m in chunk]
-            outcomes = self.pipeline.process_batch(records)
-            # The table writes the journal entry to the changelog partition of the current event, and
-            # a batch holds one partition's records.
-            last = chunk[-1]
-            event = Event(app, last.key, last.value, last.headers, last)
-            current_event.set(weakref.ref(event))
-            self.dedup_state.commit(self.pipeline.clock(), last.partition)
-            per_input = [
-                await self.records_of(outcome, message.timestamp, raw)
-                for message, outcome, (raw, _) in zip(chunk, outcomes, records, strict=True)
-            ]
-            # Each input is acked once its outputs are with the producer, so the offset commit that
-            # follows (Faust flushes the producer first) never covers an input whose outputs are lost.
-            await self.writer.write(per_input, chunk, ack, self._transactional_id(last))
-            await asyncio.sleep(0)  # the classifiers are CPU-bound: let heartbeats and fetches run
+            if not self._current(chunk[0]):
+                return
+            begun = self.begin_chunk(chunk)
+            await self.finish_in_flight()
+            self.in_flight = begun
+            await asyncio.sleep(0)  # CPU-bound work: let heartbeats and fetches run
         tp = messages[-1].tp
-        highwater = app.consumer.highwater(tp) or 0
+        highwater = self.app.consumer.highwater(tp) or 0
         self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
             max(0, highwater - messages[-1].offset - 1)
+        )
+
+    def begin_chunk(self, chunk: list[Message]) -> _Chunk:
+        """Parse and deduplicate a chunk, journal its dedup state, and start labelling its new articles."""
+        records = [(self._value(m), self._origin(m)) for m in chunk]
+        batch = self.pipeline.begin(records)
+        # The table writes the journal entry to the changelog partition of the current event, and a
+        # batch holds one partition's records.
+        last = chunk[-1]
+        event = Event(self.app, last.key, last.value, last.headers, last)
+        current_event.set(weakref.ref(event))
+        self.dedup_state.commit(self.pipeline.clock(), last.partition)
+        labelled = asyncio.ensure_future(self.labelling.label_many(batch.to_label))
+        return _Chunk(chunk, records, batch, labelled)
+
+    async def finish_chunk(self, begun: _Chunk) -> None:
+        """Route the chunk's labelled articles and send every outcome; each input is acked once its
+        outputs are with the producer, so the offset commit that follows (Faust flushes the producer
+        first) never covers an input whose outputs are lost."""
+        outcomes = self.pipeline.finish(begun.batch, await begun.labelled)
+        per_input = [
+            await self.records_of(outcome, message.timestamp, raw)
+            for message, outcome, (raw, _) in zip(begun.messages, outcomes, begun.records, strict=True)
+        ]
+        last = begun.messages[-1]
+        await self.writer.write(
+            per_input, begun.messages, self.app.consumer.ack, self._transactional_id(last)
         )
 
     @staticmethod
@@ -295,6 +352,16 @@ class WirewatchService:
             self.alert_topics.add(name)
         return name
 
+    async def start_labelling(self) -> None:
+        """Start the classifier processes (seconds: each loads the gazetteer and the taxonomy) at
+        worker start rather than on the first article."""
+        await self.labelling.start()
+        self.labelling_started.set()
+        log.info("classifiers ready (%d processes)", self.settings.classifier_processes)
+
+    async def stop_labelling(self, sender: Any, **kwargs: Any) -> None:
+        self.labelling.close()
+
     # --- run-time subscriptions --------------------------------------------------------------------
     async def follow_subscriptions(self) -> None:
         settings = self.settings
@@ -343,6 +410,7 @@ class WirewatchService:
             "tables_recovered": bool(cast(Any, self.app.tables).recovery.completed.is_set()),
             "not_rebalancing": not self.app.rebalancing,
             "subscriptions_loaded": self.feed.caught_up.is_set(),
+            "classifiers_started": self.labelling_started.is_set(),
         }
 
     # Faust binds function views to its View class; bound methods receive only the request.

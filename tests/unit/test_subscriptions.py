@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from streams.domain.alerts import alert_id, route
+from streams.domain.labels import Labels
 from streams.domain.model import (
     Article,
     CountryLabel,
@@ -112,7 +113,7 @@ def test_route_builds_contract_valid_alerts(contract: Callable[[str, object], No
         Severity(0.65, "high"),
         "test",
     )
-    alerts = route(book, article, "story-1", regions, threats, "2026-04-15T06:12:00.000Z")
+    alerts = route(book, article, "story-1", Labels.of(regions, threats), "2026-04-15T06:12:00.000Z")
     assert [a.subscription.id for a in alerts] == ["korean-peninsula"]
     doc = alerts[0].document
     contract("alert", doc)
@@ -120,4 +121,4 @@ def test_route_builds_contract_valid_alerts(contract: Callable[[str, object], No
     assert doc["matched"] == {"places": ["KP"], "threats": ["missile"], "keywords": []}
     assert {"field": "title", "start": 18, "end": 25, "text": "missile"} in doc["evidence"]
     none = ThreatResult((), Severity(0.0, "none"), "test")
-    assert route(book, article, "story-1", regions, none, "2026-04-15T06:12:00.000Z") == []
+    assert route(book, article, "story-1", Labels.of(regions, none), "2026-04-15T06:12:00.000Z") == []

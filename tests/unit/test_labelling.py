@@ -1,0 +1,138 @@
+"""Labelling in a real classifier child process gives what the worker's own thread gives, and a dead
+child stops the worker's chunk instead of losing it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.domain.ingest import parse_article
+from streams.domain.labels import Labeler, Labels, decode_labelled, encode_labelled
+from streams.domain.model import Article
+from streams.domain.pipeline import Pipeline
+from streams.domain.regions import RegionClassifier
+from streams.domain.subscriptions import load_subscriptions
+from streams.domain.threats import ThreatClassifier
+from streams.service.labelling import ClassifierDied, Labelling
+
+pytestmark = pytest.mark.unit
+
+EVAL = Path(__file__).resolve().parents[1] / "data" / "eval" / "labelled.jsonl"
+
+
+@pytest.fixture(scope="module")
+def labeler() -> Labeler:
+    return Labeler(RegionClassifier.default(), ThreatClassifier.default())
+
+
+def eval_articles(n: int = 80) -> list[Article]:
+    out = []
+    for line in EVAL.read_text().splitlines()[:n]:
+        doc = orjson.loads(line)
+        doc.pop("labels", None)
+        article = parse_article(orjson.dumps(doc), 1_000_000)
+        assert isinstance(article, Article)
+        out.append(article)
+    return out
+
+
+def test_labels_cross_the_wire_unchanged(labeler: Labeler) -> None:
+    done = labeler.label_many(eval_articles())
+    back = decode_labelled(encode_labelled(done))
+    assert [d.labels for d in back] == [d.labels for d in done]
+    assert [d.seconds for d in back] == [d.seconds for d in done]
+    assert all(isinstance(d.labels, Labels) for d in back)
+
+
+def test_a_raising_classifier_fails_that_article_alone(labeler: Labeler) -> None:
+    class Picky(RegionClassifier):
+        def __init__(self) -> None:
+            self.inner = labeler.regions
+
+        def classify(self, article: Article):  # type: ignore[no-untyped-def]
+            if article.id == "bad":
+                raise ValueError("gazetteer exploded")
+            return self.inner.classify(article)
+
+    picky = Labeler(Picky(), labeler.threats)
+    good = Article("ok", "North Korea fires missile", "SEOUL -- North Korea fired a missile.")
+    done = picky.label_many([good, Article("bad", "t", "b"), good])
+    assert [d.failed for d in done] == [None, "regions failed: ValueError: gazetteer exploded", None]
+    assert done[0].labels == done[2].labels and done[0].labels is not None
+    assert done[1].labels is None and "threats" not in done[1].seconds
+
+
+def test_a_child_process_labels_as_the_thread_does(labeler: Labeler) -> None:
+    articles = eval_articles()
+
+    async def go() -> list[Labels | None]:
+        labelling = Labelling(labeler, processes=2, taxonomy_file=None, offload_from=1)
+        await labelling.start()
+        try:
+            pids = {child._process.pid for child in labelling.children if child._process}
+            assert len(pids) == 2 and os.getpid() not in pids
+            first, second = await asyncio.gather(
+                labelling.label_many(articles[:50]), labelling.label_many(articles[50:])
+            )
+            return [d.labels for d in [*first, *second]]
+        finally:
+            labelling.close()
+
+    assert asyncio.run(go()) == [d.labels for d in labeler.label_many(articles)]
+
+
+def test_small_chunks_stay_in_the_thread(labeler: Labeler) -> None:
+    """A live stream's few articles are not worth the trip; the child is never asked."""
+
+    async def go() -> None:
+        labelling = Labelling(labeler, processes=1, taxonomy_file=None, offload_from=16)
+        await labelling.start()
+        try:
+            future = labelling.label_many(eval_articles(3))
+            assert isinstance(future, asyncio.Future) and future.done()
+            assert not labelling.children[0]._pending
+        finally:
+            labelling.close()
+
+    asyncio.run(go())
+
+
+def test_a_dead_child_fails_the_pending_chunk(labeler: Labeler) -> None:
+    async def go() -> None:
+        labelling = Labelling(labeler, processes=1, taxonomy_file=None, offload_from=1)
+        await labelling.start()
+        try:
+            child = labelling.children[0]
+            assert child._process is not None and child._process.pid is not None
+            os.kill(child._process.pid, signal.SIGKILL)
+            with pytest.raises(ClassifierDied, match="classifier process exited"):
+                await asyncio.wait_for(labelling.label_many(eval_articles(20)), 30)
+            with pytest.raises(ClassifierDied):
+                await labelling.label_many(eval_articles(20))
+        finally:
+            labelling.close()
+
+    asyncio.run(go())
+
+
+def test_the_pipeline_finishes_a_batch_labelled_elsewhere(labeler: Labeler) -> None:
+    """begin + labels from anywhere + finish gives what process_batch gives."""
+    raws = [orjson.dumps(a.to_dict()) for a in eval_articles(30)] + [b"{broken"]
+    records = [(raw, {"topic": "t", "partition": 0, "offset": i}) for i, raw in enumerate(raws)]
+    one = Pipeline(subscriptions=load_subscriptions(), clock=lambda: 1.7e9)
+    two = Pipeline(subscriptions=load_subscriptions(), clock=lambda: 1.7e9)
+    batch = two.begin(records)
+    labelled = decode_labelled(encode_labelled(labeler.label_many(batch.to_label)))
+    split = two.finish(batch, labelled)
+    whole = one.process_batch(records)
+
+    def comparable(doc: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in doc.items() if k != "timings_ms"}
+
+    assert [(o.kind, comparable(o.data)) for o in split] == [(o.kind, comparable(o.data)) for o in whole]
+    assert [[a.document for a in o.alerts] for o in split] == [[a.document for a in o.alerts] for o in whole]
