@@ -182,7 +182,6 @@ class WirewatchService:
         )(self.process)
         self.app.on_partitions_assigned.connect(cast(Any, self.on_partitions_assigned))
         self.app.task(self.follow_subscriptions)
-        self.app.task(self.start_labelling)
         self.app.on_before_shutdown.connect(cast(Any, self.stop_labelling))
         self.app.timer(5.0)(self.update_gauges)
         # Faust types page handlers as unbound View methods; bound methods work the same at run time.
@@ -214,6 +213,11 @@ class WirewatchService:
         Two chunks are in flight: while the classifier process labels one, this thread deduplicates
         the next and then sends the first one's outputs. When nothing more is queued the last chunk
         is finished at once, so an idle stream holds nothing back."""
+        # The classifier processes first (seconds: each loads the gazetteer and the taxonomy); a
+        # child that cannot start crashes the agent, and so the worker.
+        await self.labelling.start()
+        self.labelling_started.set()
+        log.info("classifiers ready (%d processes)", self.settings.classifier_processes)
         self.in_flight = None
         try:
             while True:
@@ -351,13 +355,6 @@ class WirewatchService:
             await self.app.topic(name, partitions=self.settings.partitions).maybe_declare()
             self.alert_topics.add(name)
         return name
-
-    async def start_labelling(self) -> None:
-        """Start the classifier processes (seconds: each loads the gazetteer and the taxonomy) at
-        worker start rather than on the first article."""
-        await self.labelling.start()
-        self.labelling_started.set()
-        log.info("classifiers ready (%d processes)", self.settings.classifier_processes)
 
     async def stop_labelling(self, sender: Any, **kwargs: Any) -> None:
         self.labelling.close()
