@@ -7,7 +7,13 @@ main thread in a py-spy profile. ``create_batch``/``send_batch`` append to the a
 builder instead. Records keep the partition ``send`` would choose (the same default partitioner, key =
 article id), and their order within each partition.
 
-Exactly once sends record by record instead, each input acked right after its outputs: a transaction
+But ``send_batch`` always starts a new batch and first waits until the partition's previous one has
+gone out, a broker round trip behind the request in flight, where ``send`` appends to the open batch.
+So a chunk of fewer than :data:`BATCH_FROM` inputs (a live stream delivers a few at a time) is sent
+record by record: at 500 articles/s, p50 / p99 measured 50 / 107 ms with batches for every chunk and
+13 / 34 ms this way; a backlog's chunks of 64 are batched.
+
+Exactly once sends record by record too, each input acked right after its outputs: a transaction
 commit (which carries the acked offsets) can then never hold one input's outputs without its offset.
 """
 
@@ -22,14 +28,17 @@ from aiokafka.partitioner import DefaultPartitioner
 #: One output record: topic, key, value.
 Record = tuple[str, bytes | None, bytes]
 T = TypeVar("T")
+#: Chunks of fewer inputs than this are sent record by record (see the module docstring).
+BATCH_FROM = 16
 
 
 class OutputWriter:
     """Hands a chunk's records to the producer and acks each input once its records are there."""
 
-    def __init__(self, app: Any, transactional: bool) -> None:
+    def __init__(self, app: Any, transactional: bool, batch_from: int = BATCH_FROM) -> None:
         self._app = app  # its producer is built when the worker starts, so looked up on each write
         self._transactional = transactional
+        self.batch_from = batch_from
         self._partitioner = DefaultPartitioner()
 
     async def write(
@@ -41,7 +50,7 @@ class OutputWriter:
     ) -> None:
         """Send the records of each input (``per_input[i]`` came from ``inputs[i]``), then ack it."""
         faust_producer = self._app.producer
-        if self._transactional:
+        if self._transactional or len(inputs) < self.batch_from:
             for records, item in zip(per_input, inputs, strict=True):
                 for topic, key, value in records:
                     await faust_producer.send(topic, key, value, None, None, None, transactional_id=tid)
