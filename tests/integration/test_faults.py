@@ -170,12 +170,13 @@ def test_broker_restart_mid_stream_worker_reconnects_and_accounts_for_every_offs
         worker.stop()
 
 
-def test_sigkill_during_a_rebalance_with_two_workers(kafka_bootstrap: str, tmp_path: Path) -> None:
-    t = tag()
+def two_workers(bootstrap: str, t: str, tmp_path: Path) -> tuple[Worker, Worker]:
+    """Two workers of one group over two partitions, each with its own RocksDB state; the first
+    started and ready, the second not yet started."""
 
     def env(name: str) -> dict[str, str]:
         return service_env(
-            kafka_bootstrap,
+            bootstrap,
             t,
             WIREWATCH_PARTITIONS="2",
             WIREWATCH_STORE="rocksdb://",
@@ -183,8 +184,12 @@ def test_sigkill_during_a_rebalance_with_two_workers(kafka_bootstrap: str, tmp_p
             **FAST_GROUP,
         )
 
-    first = Worker(env("a"), tmp_path / "a.log").start()
-    second = Worker(env("b"), tmp_path / "b.log")
+    return Worker(env("a"), tmp_path / "a.log").start(), Worker(env("b"), tmp_path / "b.log")
+
+
+def test_sigkill_during_a_rebalance_with_two_workers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    t = tag()
+    first, second = two_workers(kafka_bootstrap, t, tmp_path)
     workers = [first, second]
     records = stream_records()
     publisher = Publisher(kafka_bootstrap, f"{t}.articles", records)
@@ -221,19 +226,7 @@ def test_a_partition_taken_over_from_a_killed_worker_keeps_its_dedup_state(
     takes its partition over. Every story re-sent afterwards is a duplicate: the survivor's index was
     rebuilt with the taken-over partition's journal, not only the one it had at its first batch."""
     t = tag()
-
-    def env(name: str) -> dict[str, str]:
-        return service_env(
-            kafka_bootstrap,
-            t,
-            WIREWATCH_PARTITIONS="2",
-            WIREWATCH_STORE="rocksdb://",
-            WIREWATCH_DATA_DIR=str(tmp_path / f"state-{name}"),
-            **FAST_GROUP,
-        )
-
-    first = Worker(env("a"), tmp_path / "a.log").start()
-    second = Worker(env("b"), tmp_path / "b.log")
+    first, second = two_workers(kafka_bootstrap, t, tmp_path)
     workers = [first, second]
     records = [(k, v) for k, v in stream_records(60) if k is not None and not k.startswith(b"broken-")]
     originals = dict(records)  # one record per story id, the re-sends folded

@@ -1,0 +1,107 @@
+"""Experiment (not CI): one target drains a pre-loaded backlog; where did the CPU go?
+
+Prints the drain rate (``streams/bench/e2e.py``'s saturation measure) and the CPU seconds the broker,
+each thread of the target and each of its child processes spent meanwhile, and their RSS at the end:
+what showed the worker's main thread idle behind aiokafka's 16 KB producer batches, and how much of
+the second core the classifier process uses.
+
+    .venv/bin/wirewatch kafka start
+    .venv/bin/python scripts/drain_cpu.py --records 12000 --target wirewatch
+    .venv/bin/python scripts/drain_cpu.py --target wirewatch WIREWATCH_CLASSIFIER_PROCESSES=0
+    .venv/bin/python scripts/drain_cpu.py --target faust_passthrough
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(stat_path: str) -> float:
+    fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def threads(pid: int) -> dict[str, float]:
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        out[f"{tid} {name}"] = cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
+    return out
+
+
+def children(pid: int) -> dict[str, float]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    out[entry] = cpu_seconds(f"/proc/{entry}/stat")
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def rss_mb(pid: str | int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    from streams.bench import e2e
+    from streams.bench.corpus import articles
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--records", type=int, default=12_000)
+    p.add_argument(
+        "--target", default="wirewatch", choices=["wirewatch", "faust_passthrough", "raw_aiokafka"]
+    )
+    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--broker-pid-file", default=str(ROOT / ".kafka" / "kafka.pid"))
+    p.add_argument("env", nargs="*", help="KEY=VALUE for the target's environment")
+    args = p.parse_args()
+    target = {t.name: t for t in e2e.targets(args.bootstrap)}[args.target]
+    target.env.update(dict(item.split("=", 1) for item in args.env))
+    broker = int(Path(args.broker_pid_file).read_text().split()[0])
+    values = e2e._preload(args.bootstrap, target, list(articles(args.records)))
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    with e2e.running(target, logs) as proc:
+        asyncio.run(e2e._collect(args.bootstrap, target.output_topics, 20, wait_s=60))  # started
+        b0, t0, c0, w0 = (
+            cpu_seconds(f"/proc/{broker}/stat"),
+            threads(proc.pid),
+            children(proc.pid),
+            time.time(),
+        )
+        rate = e2e._drain_rate(args.bootstrap, target, len(values), logs)
+        b1, t1, c1, w1 = (
+            cpu_seconds(f"/proc/{broker}/stat"),
+            threads(proc.pid),
+            children(proc.pid),
+            time.time(),
+        )
+        print(
+            f"{args.target} {args.env}: {rate:,.0f} records/s; {w1 - w0:.1f} s wall, broker {b1 - b0:.1f} s CPU"
+        )
+        for name, seconds in t1.items():
+            if seconds - t0.get(name, 0.0) >= 0.05:
+                print(f"  thread {name}: {seconds - t0.get(name, 0.0):.1f} s CPU")
+        for pid, seconds in c1.items():
+            print(f"  child {pid}: {seconds - c0.get(pid, 0.0):.1f} s CPU, RSS {rss_mb(pid):.0f} MB")
+        print(f"  RSS of the target: {rss_mb(proc.pid):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
