@@ -29,6 +29,7 @@ from streams.domain.pipeline import Batch, Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
 from streams.domain.threats import ThreatClassifier
 from streams.service.connection import faust_credentials, subscriptions_consumer
+from streams.service.inbox import Inbox
 from streams.service.labelling import Labelling
 from streams.service.metrics import Metrics
 from streams.service.outputs import OutputWriter, Record
@@ -39,8 +40,8 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 #: Articles per dedup journal entry: one changelog record each, ~3 KB of state per article.
 JOURNAL_CHUNK = 64
-#: Fetched partition batches the consumer may queue ahead of the agent before its fetch loop waits.
-INBOX_BATCHES = 4
+#: Fetched records the consumer may queue ahead of the agent before its fetch loop waits.
+INBOX_RECORDS = 4096
 #: aiohttp wants the charset apart from the content type; Prometheus text format 0.0.4 is UTF-8.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
@@ -170,8 +171,8 @@ class WirewatchService:
         self.labelling_started = asyncio.Event()
         #: The chunk being labelled while the agent begins the next (see :meth:`process`).
         self.in_flight: _Chunk | None = None
-        #: Partition batches from the consumer, waiting for the agent; a few, then the fetch loop waits.
-        self.inbox: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=INBOX_BATCHES)
+        #: What the consumer fetched, waiting for the agent; the fetch loop waits once it is full.
+        self.inbox = Inbox(INBOX_RECORDS)
         self.app.batch_sinks[settings.topic_articles] = self.deliver
         # A crashed agent must stop the worker: Faust would otherwise keep acking input nobody reads.
         self.app.agent(
