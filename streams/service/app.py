@@ -155,7 +155,8 @@ class WirewatchService:
         self.dedup_state = JournaledStore(
             self.dedup_table, retention_seconds=dedup.window_seconds + 2 * dedup.bucket_seconds + 60
         )
-        self.state_loaded = False
+        #: Consumer generation the in-memory index was rebuilt for (None: not yet).
+        self.index_generation: int | None = None
         self.pipeline = Pipeline(
             subscriptions=book,
             dedup=dedup,
@@ -181,7 +182,6 @@ class WirewatchService:
             concurrency=1,
             supervisor_strategy=mode.CrashingSupervisor,
         )(self.process)
-        self.app.on_partitions_assigned.connect(cast(Any, self.on_partitions_assigned))
         self.app.task(self.follow_subscriptions)
         self.app.on_before_shutdown.connect(cast(Any, self.stop_labelling))
         self.app.timer(5.0)(self.update_gauges)
@@ -196,11 +196,6 @@ class WirewatchService:
 
         The bounded inbox is the back-pressure: while the agent is behind, the fetch loop waits here."""
         await self.inbox.put(messages)
-
-    async def on_partitions_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        """A partition taken over from another worker brings its journal into the table, not into
-        the index: rebuild the index from the table before the next batch."""
-        self.state_loaded = False
 
     async def process(self, stream: Any) -> None:
         """The agent: owns the ``articles`` subscription (assignment, table co-partitioning, acks), and
@@ -249,10 +244,15 @@ class WirewatchService:
     async def process_batch(self, messages: list[Message]) -> None:
         if not self._current(messages[0]):
             return
-        if not self.state_loaded:  # a current batch comes only once the tables have recovered
+        generation = self.app.consumer_generation_id
+        if self.index_generation != generation:
+            # A rebalance may have brought a partition whose journal is in the table (recovered:
+            # a current batch comes only once recovery is over) but not in the index. Keyed on the
+            # batch's generation, not on Faust's assignment signal, which can come after recovery
+            # has already let the first batch of the new generation through.
             replayed = self.dedup_state.rebuild()
             log.info("dedup state rebuilt from %d journal entries (%d keys)", replayed, len(self.dedup_state))
-            self.state_loaded = True
+            self.index_generation = generation
         self.metrics.batch_size.observe(len(messages))
         self.metrics.articles_received.inc(len(messages))
         for start in range(0, len(messages), JOURNAL_CHUNK):

@@ -46,7 +46,10 @@ class ClassifierDied(RuntimeError):
 
 def serve(requests: Connection, results: Connection, taxonomy_file: str | None) -> None:
     """The child: answer each request, in order, until the worker closes its end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the worker decides
+    # Ctrl-C, or a SIGTERM sent to the whole process group, must not end the child under the worker's
+    # in-flight chunk: the worker closes the pipe when it stops, or dies, and either ends the loop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threats = ThreatClassifier.from_path(taxonomy_file) if taxonomy_file else ThreatClassifier.default()
     labeler = Labeler(RegionClassifier.default(), threats)
     gc.collect()
