@@ -129,6 +129,10 @@ class ChildProcess:
                 future.set_exception(ClassifierDied(why))
 
     def close(self) -> None:
+        """Stop the child: it ends at the end of its request pipe; killed after 2 s."""
+        if self._results is not None:
+            with contextlib.suppress(RuntimeError, ValueError, OSError):  # no loop, or already removed
+                asyncio.get_running_loop().remove_reader(self._results.fileno())
         for conn in (self._requests, self._results):
             if conn is not None:
                 with contextlib.suppress(OSError):
