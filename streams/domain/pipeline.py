@@ -103,24 +103,8 @@ class Pipeline:
         self.limits = limits
         self.clock = clock
 
-    @property
-    def regions(self) -> RegionClassifier:
-        return self.labeler.regions
-
-    @regions.setter
-    def regions(self, classifier: RegionClassifier) -> None:
-        self.labeler.regions = classifier
-
-    @property
-    def threats(self) -> ThreatClassifier:
-        return self.labeler.threats
-
-    @threats.setter
-    def threats(self, classifier: ThreatClassifier) -> None:
-        self.labeler.threats = classifier
-
     def classify(self, article: Article) -> Classification:
-        return Classification(self.regions.classify(article), self.threats.classify(article))
+        return Classification(self.labeler.regions.classify(article), self.labeler.threats.classify(article))
 
     def process(self, raw: bytes, origin: Mapping[str, Any]) -> Outcome:
         """One record's outcome: a batch of one, so both entry points share one path."""

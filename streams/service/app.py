@@ -130,16 +130,13 @@ class WirewatchService:
             stream_wait_empty=False,
         )
         self.articles = self.app.topic(settings.topic_articles, partitions=settings.partitions)
-        self.outputs = {
-            kind: self.app.topic(name, partitions=settings.partitions)
-            for kind, name in (
-                ("classified", settings.topic_classified),
-                ("duplicate", settings.topic_duplicates),
-                ("deadletter", settings.topic_deadletter),
-                ("alerts", settings.topic_alerts),
-            )
+        #: Outcome kind -> topic (created with the others before the app starts: ``topics.py``).
+        self.output_names = {
+            "classified": settings.topic_classified,
+            "duplicate": settings.topic_duplicates,
+            "deadletter": settings.topic_deadletter,
+            "alerts": settings.topic_alerts,
         }
-        self.output_names = {kind: topic.get_topic_name() for kind, topic in self.outputs.items()}
         self.alert_topics: set[str] = set()
         self.writer = OutputWriter(self.app, settings.processing_guarantee == "exactly_once")
         # bytes key and value types select the raw codec: orjson/struct encoding is the domain's business.
@@ -429,11 +426,10 @@ class WirewatchService:
 def threat_classifier(settings: Settings) -> ThreatClassifier:
     """The taxonomy of ``WIREWATCH_TAXONOMY_FILE`` (a ConfigMap in Kubernetes), else the shipped one:
     a taxonomy upgrade is a file change and a restart, not a new image."""
+    classifier = ThreatClassifier.configured(settings.taxonomy_file or None)
     if settings.taxonomy_file:
-        classifier = ThreatClassifier.from_path(settings.taxonomy_file)
         log.info("threat taxonomy %s from %s", classifier.taxonomy.version, settings.taxonomy_file)
-        return classifier
-    return ThreatClassifier.default()
+    return classifier
 
 
 def create_service(settings: Settings | None = None, **kwargs: Any) -> WirewatchService:

@@ -50,8 +50,7 @@ def serve(requests: Connection, results: Connection, taxonomy_file: str | None) 
     # in-flight chunk: the worker closes the pipe when it stops, or dies, and either ends the loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threats = ThreatClassifier.from_path(taxonomy_file) if taxonomy_file else ThreatClassifier.default()
-    labeler = Labeler(RegionClassifier.default(), threats)
+    labeler = Labeler(RegionClassifier.default(), ThreatClassifier.configured(taxonomy_file))
     gc.collect()
     gc.freeze()  # as the worker does: the classifiers' tables live as long as the process
     while True:

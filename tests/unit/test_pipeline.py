@@ -82,15 +82,15 @@ def test_a_failing_stage_dead_letters_the_record_and_the_stream_goes_on(
         def classify(self, article: Article) -> RegionResult:
             raise ValueError("gazetteer exploded")
 
-    good = pipeline.regions
-    pipeline.regions = Exploding()  # type: ignore[assignment]
+    good = pipeline.labeler.regions
+    pipeline.labeler.regions = Exploding()  # type: ignore[assignment]
     raw = orjson.dumps({"id": "p1", "title": "t", "body": "poison"})
     outcome = pipeline.process(raw, {"topic": "articles", "partition": 0, "offset": 7})
     contract("deadletter", outcome.data)
     assert outcome.kind == "deadletter" and outcome.reason == "processing_error"
     assert "regions failed: ValueError: gazetteer exploded" in outcome.data["message"]
     assert outcome.data["origin"] == {"topic": "articles", "partition": 0, "offset": 7}
-    pipeline.regions = good
+    pipeline.labeler.regions = good
     assert pipeline.process(orjson.dumps({"id": "p2", "title": "t", "body": "fine"}), {}).kind == "classified"
 
 

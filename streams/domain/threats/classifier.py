@@ -79,6 +79,12 @@ class ThreatClassifier:
     def from_path(cls, path: str | Path) -> ThreatClassifier:
         return cls(ThreatTaxonomy.load(path))
 
+    @classmethod
+    def configured(cls, path: str | Path | None) -> ThreatClassifier:
+        """The taxonomy file's classifier, else the packaged one: the one rule the worker and its
+        classifier processes both follow, so they never label with different taxonomies."""
+        return cls.from_path(path) if path else cls.default()
+
     def classify(self, article: Article) -> ThreatResult:
         body = article.body
         if len(body) > self._settings.max_body_chars:
