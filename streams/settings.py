@@ -77,10 +77,16 @@ class Settings:
         1,
         "Child processes that classify (regions, threats) beside the worker; 0: in the worker itself.",
     )
+    consumer_thread: bool = _env(
+        "WIREWATCH_CONSUMER_THREAD",
+        False,
+        "Run the Kafka consumer in its own thread, as Faust does; off (default), in the worker's event "
+        "loop: p50 at 500 articles/s halved (docs/benchmarks.md).",
+    )
     switch_interval_us: int = _env(
         "WIREWATCH_SWITCH_INTERVAL_US",
         5000,
-        "Worker GIL switch interval; 500 halved p99 but stalled a rebalance test (docs/benchmarks.md).",
+        "GIL switch interval, for `WIREWATCH_CONSUMER_THREAD=1` (no other thread competes for the GIL).",
     )
     log_level: str = _env("WIREWATCH_LOG_LEVEL", "info", "Worker log level.")
 

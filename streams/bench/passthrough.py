@@ -47,9 +47,9 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from streams.service.worker import quiet_worker, share_the_gil
     from streams.settings import Settings
 
-    # Wirewatch's consumer fetch wait, producer batch size, GIL switch interval and worker set-up, so
-    # the floor is the framework's, not a setting's.
-    app = app_class(Settings().fetch_max_wait_ms)(
+    # Wirewatch's consumer (fetch wait, in the event loop), producer batch size, GIL switch interval and
+    # worker set-up, so the floor is the framework's, not a setting's.
+    app = app_class(Settings().fetch_max_wait_ms, Settings().consumer_thread)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
         store="memory://",

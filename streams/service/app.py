@@ -106,7 +106,7 @@ class WirewatchService:
     def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics.create(registry)
-        self.app = app_class(settings.fetch_max_wait_ms)(
+        self.app = app_class(settings.fetch_max_wait_ms, settings.consumer_thread)(
             settings.app_id,
             broker=[f"kafka://{s}" for s in settings.bootstrap_servers],
             broker_credentials=faust_credentials(settings),

@@ -1,5 +1,6 @@
-"""Faust's Kafka transport with two changes: the consumer's fetch wait is a setting, and the records of
-a *batch topic* reach the service one fetched batch at a time instead of one event at a time.
+"""Faust's Kafka transport with three changes: the consumer's fetch wait is a setting, the records of
+a *batch topic* reach the service one fetched batch at a time instead of one event at a time, and
+the consumer runs in the worker's event loop instead of a thread of its own.
 
 Fetch wait: faust-streaming 0.15 builds the worker's consumer with ``fetch_max_wait_ms=1500``, fixed.
 aiokafka has one fetch in flight per broker and leaves a partition out of it while records of that
@@ -16,10 +17,20 @@ hands each partition's fetched records, as Faust's ``ConsumerMessage`` objects, 
 Everything else Faust keeps doing: group membership and assignment, table recovery and changelogs,
 offset commits of what the sink acks (``Consumer.ack``), transactions, flow control on rebalance, and
 the per-record path for every other topic (the changelogs).
+
+Consumer in the loop: Faust serves aiokafka from a second thread with its own event loop, and every
+fetch is a round trip to it (a method queue there, a future back), each leg waiting for the GIL
+while the main thread classifies; the sockets' own sends and receives wait for it too. At 500
+articles/s that put p50 publish-to-output at 17-24 ms and p99 at 46-70; in the loop, 10-13 and
+29-41 (alternated runs, docs/benchmarks.md), at the same drain rate. aiokafka's heartbeats then
+share the loop with the agent, whose longest step (a chunk of 64) is far below the session
+timeout. ``WIREWATCH_CONSUMER_THREAD=1`` restores Faust's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,10 +53,10 @@ class BatchApp(faust.App):
         super().__init__(*args, **kwargs)
 
 
-def app_class(fetch_max_wait_ms: int) -> type[BatchApp]:
+def app_class(fetch_max_wait_ms: int, consumer_thread: bool = False) -> type[BatchApp]:
     """:class:`BatchApp` on :func:`transport_class`; a class, because Faust may build the transport
     while the app itself is being constructed."""
-    transport = transport_class(fetch_max_wait_ms)
+    transport = transport_class(fetch_max_wait_ms, consumer_thread)
 
     class App(BatchApp):
         def _new_transport(self) -> Any:
@@ -54,26 +65,61 @@ def app_class(fetch_max_wait_ms: int) -> type[BatchApp]:
     return App
 
 
-def transport_class(fetch_max_wait_ms: int) -> type[driver.Transport]:
-    """The aiokafka transport whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch and
-    delivers batch topics in batches."""
-
-    class ConsumerThread(driver.AIOKafkaConsumerThread):
-        def _create_worker_consumer(self, transport: Any) -> Any:
-            consumer = super()._create_worker_consumer(transport)
-            # Read by AIOKafkaConsumer.start() when it builds its fetcher; Faust passes no other way.
-            consumer._fetch_max_wait_ms = fetch_max_wait_ms
-            return consumer
+def transport_class(fetch_max_wait_ms: int, consumer_thread: bool = False) -> type[driver.Transport]:
+    """The aiokafka transport whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch,
+    delivers batch topics in batches, and runs in the worker's event loop unless ``consumer_thread``."""
+    base = ConsumerThread if consumer_thread else InLoopConsumerThread
+    thread_class = type(base.__name__, (base,), {"fetch_max_wait_ms": fetch_max_wait_ms})
 
     class Consumer(BatchDeliveringConsumer):
         def _new_consumer_thread(self) -> Any:
-            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+            return thread_class(self, loop=self.loop, beacon=self.beacon)
 
     class Transport(driver.Transport):
         pass
 
     Transport.Consumer = Consumer
     return Transport
+
+
+class ConsumerThread(driver.AIOKafkaConsumerThread):
+    """Faust's consumer thread, with the fetch wait of the transport."""
+
+    fetch_max_wait_ms: int = 1500
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by AIOKafkaConsumer.start() when it builds its fetcher; Faust passes no other way.
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        return consumer
+
+
+class InLoopConsumerThread(ConsumerThread):
+    """Faust's consumer "thread" as tasks of the worker's own event loop: no thread, no hops.
+
+    Every ``call_thread`` is a plain call; mode's ``ServiceThread`` otherwise does what it does in a
+    thread (start, the method queue for rebalance callbacks, stop), on the one loop."""
+
+    _serving: asyncio.Future[None] | None = None
+
+    def __init__(self, consumer: Any, *, loop: asyncio.AbstractEventLoop, beacon: Any) -> None:
+        super().__init__(consumer, loop=loop, thread_loop=loop, beacon=beacon)
+
+    async def start(self) -> None:
+        self._thread_started.set()
+        self._thread_running = asyncio.Future(loop=self.parent_loop)
+        self._serving = asyncio.ensure_future(self._serve())  # what the thread would run
+        try:
+            await self._thread_running  # set once started, or to the error that stopped the start
+        finally:
+            self._thread_running = None
+
+    async def call_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        result = fun(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    async def _gather_remaining_tasks(self) -> None:
+        """A stopping thread cancels every task left on its loop; this loop's are the worker's."""
 
 
 class BatchDeliveringConsumer(driver.Consumer):

@@ -55,10 +55,12 @@ def freeze_startup_heap() -> None:
 def share_the_gil(interval_us: int) -> None:
     """Set the GIL switch interval (CPython's default, 5 ms, is the setting's default).
 
-    Faust runs the Kafka consumer in a second thread; each time the main thread's producer writes to
-    a socket it releases the GIL, and the consumer thread can keep it for a whole interval while the
-    article waits. At 500 articles/s, 0.5 ms measured p99 12-30 ms against 29-108 ms at 5 ms, with no
-    throughput cost above the noise; but with 0.5 ms the two-worker rebalance fault test stalled
-    (the survivor never consumed the partition it took over) in 4 of 4 full runs, and passed at 5 ms.
-    So the shorter interval stays opt-in until that race is understood (docs/benchmarks.md)."""
+    It matters only with ``WIREWATCH_CONSUMER_THREAD=1``: by default the consumer runs in the
+    worker's event loop and no second thread competes for the GIL. With Faust's consumer thread,
+    each time the main thread's producer writes to a socket it releases the GIL, and the consumer
+    thread can keep it for a whole interval while the article waits. At 500 articles/s, 0.5 ms
+    measured p99 12-30 ms against 29-108 ms at 5 ms, with no throughput cost above the noise; but
+    with 0.5 ms the two-worker rebalance fault test stalled (the survivor never consumed the
+    partition it took over) in 4 of 4 full runs, and passed at 5 ms.
+    So the shorter interval stays opt-in (docs/benchmarks.md)."""
     sys.setswitchinterval(interval_us / 1e6)

@@ -77,9 +77,11 @@ def check_all(kind: str, docs: list[Any], contract: Callable[[str, object], None
         contract(kind, doc)
 
 
+@pytest.mark.parametrize("consumer_thread", ["0", "1"], ids=["consumer-in-loop", "consumer-thread"])
 def test_mixed_batch_outputs_contracts_and_metrics(
-    kafka_bootstrap: str, tmp_path: Path, contract: Callable[[str, object], None]
+    kafka_bootstrap: str, tmp_path: Path, contract: Callable[[str, object], None], consumer_thread: str
 ) -> None:
+    """Both consumer set-ups: in the worker's event loop (the default) and Faust's own thread."""
     t = tag()
     env = service_env(
         kafka_bootstrap,
@@ -87,6 +89,7 @@ def test_mixed_batch_outputs_contracts_and_metrics(
         WIREWATCH_STORE="memory://",
         WIREWATCH_DATA_DIR=str(tmp_path / "state"),
         WIREWATCH_MAX_RECORD_BYTES=str(MAX_BYTES),
+        WIREWATCH_CONSUMER_THREAD=consumer_thread,
     )
     records = mixed_batch()
     kinds, alert_topics = expected(records, f"{t}.alerts.")

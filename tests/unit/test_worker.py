@@ -49,7 +49,33 @@ async def test_worker_consumer_fetch_wait_is_the_setting(
     assert consumer._group_id == settings.app_id  # still Faust's worker consumer, only the wait changed
 
 
-def test_startup_heap_is_frozen_and_gil_shared_before_the_worker_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+@pytest.mark.parametrize(("env", "own_thread"), [({}, False), ({"WIREWATCH_CONSUMER_THREAD": "1"}, True)])
+async def test_worker_consumer_runs_in_the_event_loop_unless_told(
+    env: dict[str, str], own_thread: bool, tmp_path: object
+) -> None:
+    """By default Faust's consumer "thread" is the worker's own event loop, and a call into it runs in
+    place; ``WIREWATCH_CONSUMER_THREAD=1`` gives it Faust's thread and loop back."""
+    import asyncio
+    import threading
+
+    from streams.service.app import create_service
+    from streams.settings import Settings
+
+    settings = Settings.from_env({**env, "WIREWATCH_STORE": "memory://", "WIREWATCH_DATA_DIR": str(tmp_path)})
+    thread = cast(Any, create_service(settings).app.consumer)._thread
+    assert (thread.thread_loop is not asyncio.get_running_loop()) is own_thread
+    if not own_thread:
+        assert await thread.call_thread(threading.get_ident) == threading.get_ident()
+
+        async def in_loop() -> bool:
+            return asyncio.get_running_loop() is thread.parent_loop
+
+        assert await thread.call_thread(in_loop)
+
+
+def test_startup_heap_is_frozen_and_gil_shared_before_the_worker_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     """A full collection walked the ~120k long-lived objects of the classifiers and Faust (~45 ms, a
     p99 latency budget); frozen, they are no longer scanned. The worker must freeze them before
     it starts consuming."""
