@@ -247,7 +247,10 @@ class WirewatchService:
             # a current batch comes only once recovery is over) but not in the index. Keyed on the
             # batch's generation, not on Faust's assignment signal, which can come after recovery
             # has already let the first batch of the new generation through.
-            replayed = self.dedup_state.rebuild()
+            replayed = 0
+            for _ in self.dedup_state.replay():
+                replayed += 1
+                await asyncio.sleep(0)  # one journal entry at a time: heartbeats and scrapes go on
             log.info("dedup state rebuilt from %d journal entries (%d keys)", replayed, len(self.dedup_state))
             self.index_generation = generation
         self.metrics.batch_size.observe(len(messages))

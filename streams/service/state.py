@@ -107,6 +107,12 @@ class JournaledStore(MutableMapping[str, bytes]):
 
     def rebuild(self) -> int:
         """Replay the journal (after the table recovered) into memory; returns entries replayed."""
+        return sum(1 for _ in self.replay())
+
+    def replay(self) -> Iterator[None]:
+        """:meth:`rebuild` one journal entry at a time, yielding after each: the worker's
+        consumer, heartbeats and ``/metrics`` share its event loop, and a full default window
+        (~50k articles, ~780 entries) took 2 s to replay in one go."""
         self._data.clear()
         self._pending.clear()
         self._entries.clear()
@@ -128,4 +134,4 @@ class JournaledStore(MutableMapping[str, bytes]):
             seq, _, part = entry[len(_PREFIX) :].partition(b"@")
             self._entries.setdefault(int(part) if part else None, deque()).append((at, entry))
             self._seq = max(self._seq, int(seq))
-        return len(found)
+            yield

@@ -23,8 +23,8 @@ fetch is a round trip to it (a method queue there, a future back), each leg wait
 while the main thread classifies; the sockets' own sends and receives wait for it too. At 500
 articles/s that put p50 publish-to-output at 17-24 ms and p99 at 46-70; in the loop, 10-13 and
 29-41 (alternated runs, docs/benchmarks.md), at the same drain rate. aiokafka's heartbeats then
-share the loop with the agent, whose longest step (a chunk of 64) is far below the session
-timeout. ``WIREWATCH_CONSUMER_THREAD=1`` restores Faust's thread.
+share the loop with the agent, whose steps stay short (a chunk of 64; the dedup index is rebuilt
+one journal entry at a time). ``WIREWATCH_CONSUMER_THREAD=1`` restores Faust's thread.
 """
 
 from __future__ import annotations
@@ -125,6 +125,22 @@ class InLoopConsumerThread(ConsumerThread):
 class BatchDeliveringConsumer(driver.Consumer):
     """Faust's aiokafka consumer whose fetch loop delivers batch topics a partition batch at a time."""
 
+    async def _fetch_again_later(self, tp: TP, offset: int) -> None:
+        """Records of a partition paused while they were fetched are skipped, as Faust skips them,
+        but not lost: the position is set back to them, so they come again once it is resumed.
+
+        Faust drops them, and the position is already past them. Recovery pauses a standby
+        changelog partition while it sets it up, so a record fetched just before was never applied:
+        a standby replica missed its first journal entry, and once it took the partition over its
+        dedup index lacked the stories of that entry (the takeover fault test, 3 of 4 runs with the
+        consumer in the event loop). A seek made meanwhile (recovery's own, to where it reads from)
+        is only ever moved back, never forward."""
+        if tp not in self.assignment():
+            return  # revoked: its next owner reads it from the committed offset
+        position = await self.position(tp)
+        if position is None or offset < position:
+            await self.seek(tp, offset)
+
     async def _drain_messages(self, fetcher: Any) -> None:  # the Fetcher service's one task
         """Faust's fetch loop with the same bookkeeping per record (read offset, offset gaps for the
         commit, generation and flow checks), but one sink call per partition batch of a batch topic.
@@ -158,6 +174,7 @@ class BatchDeliveringConsumer(driver.Consumer):
                     if not self.flow_active or app.consumer_generation_id != generation:
                         break  # a rebalance began: Faust seeks back to the committed offsets
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        await self._fetch_again_later(tp, batch[0].offset)
                         continue
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     acking = acks_enabled_for(tp.topic)

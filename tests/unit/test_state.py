@@ -27,6 +27,11 @@ def test_one_entry_per_commit_and_rebuild_restores_state() -> None:
     restarted = JournaledStore(journal, retention_seconds=100)
     assert restarted.rebuild() == 2
     assert dict(restarted) == {"a": b"3", "c": b""}
+    stepwise = JournaledStore(journal, retention_seconds=100)
+    steps = stepwise.replay()
+    next(steps)
+    assert dict(stepwise) == {"a": b"3", "b": b"2"}  # the first entry alone
+    assert sum(1 for _ in steps) == 1 and dict(stepwise) == dict(restarted)
 
 
 def test_entries_past_retention_are_deleted() -> None:
