@@ -112,3 +112,39 @@ def test_startup_heap_is_frozen_and_gil_shared_before_the_worker_runs(
     assert calls[1].startswith("run frozen=") and int(calls[1].split("=")[1]) > 10_000
     # The GIL switch interval is the setting's, in seconds (CPython's default is 5 ms).
     assert calls[2] == "switch=0.00025"
+
+
+@pytest.mark.parametrize(
+    ("assigned", "position", "sought"),
+    [
+        (True, 7, 3),  # fetched 3..6 while paused: read again from 3
+        (True, None, 3),  # no position yet: set one
+        (True, 2, None),  # a seek made meanwhile went further back: it wins
+        (True, 3, None),  # already there
+        (False, 7, None),  # revoked: the next owner reads from the committed offset
+    ],
+)
+async def test_records_of_a_paused_partition_are_fetched_again_never_skipped_forward(
+    assigned: bool, position: int | None, sought: int | None
+) -> None:
+    """Faust drops records of a partition paused while they were fetched, its position already past
+    them: a standby replica lost its first journal entry that way (the takeover fault test)."""
+    from faust.types import TP
+
+    from streams.service.transport import BatchDeliveringConsumer
+
+    tp = TP("t-dedup-changelog", 1)
+    seeks: list[tuple[TP, int]] = []
+
+    class Stub:
+        def assignment(self) -> set[TP]:
+            return {tp} if assigned else set()
+
+        async def position(self, partition: TP) -> int | None:
+            return position
+
+        async def seek(self, partition: TP, offset: int) -> None:
+            seeks.append((partition, offset))
+
+    await BatchDeliveringConsumer._fetch_again_later(cast(Any, Stub()), tp, 3)
+    assert seeks == ([] if sought is None else [(tp, sought)])
