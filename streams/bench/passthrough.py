@@ -47,9 +47,11 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from streams.service.worker import quiet_worker, share_the_gil
     from streams.settings import Settings
 
-    # Wirewatch's consumer (fetch wait, in the event loop), producer batch size, GIL switch interval and
-    # worker set-up, so the floor is the framework's, not a setting's.
-    app = app_class(Settings().fetch_max_wait_ms, Settings().consumer_thread)(
+    # Wirewatch's default consumer (fetch wait, in the event loop), producer batch size, GIL switch
+    # interval and worker set-up, as the bench's worker gets them: the floor is the framework's, not a
+    # setting's.
+    defaults = Settings()
+    app = app_class(defaults.fetch_max_wait_ms, defaults.consumer_thread)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
         store="memory://",
@@ -57,7 +59,7 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         key_serializer="raw",
         value_serializer="raw",
         producer_linger_ms=1,
-        producer_max_batch_size=Settings().producer_batch_bytes,
+        producer_max_batch_size=defaults.producer_batch_bytes,
         autodiscover=False,
     )
     src = app.topic(source)
@@ -68,7 +70,7 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         async for event in stream.events():
             await dst.send(key=event.key, value=event.value)
 
-    share_the_gil(Settings().switch_interval_us)  # the worker's GIL switch interval too
+    share_the_gil(defaults.switch_interval_us)  # the worker's GIL switch interval too
     quiet_worker(faust.Worker(app, loglevel="warning", quiet=True)).execute_from_commandline()
 
 
