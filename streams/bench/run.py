@@ -34,6 +34,9 @@ def add_bench_parser(sub: Any) -> None:
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
+        # Which build: the same version ran the pipeline 10-20% faster as Debian's (PGO, LTO) than
+        # as a default pyenv build (docs/benchmarks.md).
+        "interpreter": os.path.realpath(sys.executable),
         "cpu_count": os.cpu_count(),
         "processor": _cpu_model(),
         "platform": platform.platform(),
@@ -141,7 +144,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"machine: {m['processor']} x{m['cpu_count']}, Python {m['python']}",
+        f"machine: {m['processor']} x{m['cpu_count']}, Python {m['python']} ({m['interpreter']})",
         f"corpus:  {result['corpus']}{' (quick)' if result['quick'] else ''}",
         f"cpu probe: {result['cpu_probe_ms']:.0f} ms (a fixed Python loop; higher: a slower VM moment)",
         "",

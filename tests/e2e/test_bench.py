@@ -39,6 +39,7 @@ def test_quick_bench_measures_every_target_through_the_broker(kafka_bootstrap: s
     assert out.returncode == 0, out.stderr.decode()[-3000:]
     result = orjson.loads(out.stdout)
     assert set(REQUIRED) <= set(result)
+    assert result["machine"]["interpreter"] == os.path.realpath(sys.executable)  # which build ran it
     for key in (
         "inprocess_articles_per_s",
         "e2e_articles_per_s",

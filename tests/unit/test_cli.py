@@ -1,7 +1,9 @@
-"""The broker-free front ends: classify, replay, eval."""
+"""The broker-free front ends: classify, replay, eval, and the bench's table."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -71,3 +73,37 @@ def test_eval_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     report = orjson.loads(capsys.readouterr().out)
     assert report["articles"] >= 150
     assert 0.0 <= report["threats"]["micro"]["f1"] <= 1.0
+
+
+def test_bench_table_names_the_interpreter_and_every_figure() -> None:
+    """The table people read: which build ran it (a default pyenv build is 10-20% slower than a
+    PGO one), and each target's figure, from the same result the JSON gives."""
+    from streams.bench.run import machine, render
+
+    m = machine()
+    assert m["interpreter"] == os.path.realpath(sys.executable)
+    result = {
+        "machine": m,
+        "corpus": "test corpus",
+        "quick": False,
+        "cpu_probe_ms": 123.4,
+        "inprocess_articles_per_s": 4321.0,
+        "inprocess_runs_per_s": [4000.0, 4321.0, 4500.0],
+        "inprocess_stage_us": {"dedup": 90.0, "regions": 50.0},
+        "e2e_articles_per_s": 3000.0,
+        "raw_aiokafka_per_s": 9000.0,
+        "faust_passthrough_per_s": 2500.0,
+        "ratio_vs_raw_aiokafka": 0.333,
+        "ratio_vs_faust_passthrough": 1.2,
+        "latency": [{"rate": 500.0, "p50_ms": 12.0, "p95_ms": 30.0, "p99_ms": 45.0, "n": 5000}],
+        "memory_runs": [
+            {"articles": 100_000, "rss_mb": 381.3, "peak_rss_mb": 381.3, "dedup_entries": 49_000},
+        ],
+    }
+    table = render(result)
+    assert f"Python {m['python']} ({m['interpreter']})" in table
+    assert "4,321 articles/s (one core; median of 3 runs, 4,000-4,500)" in table
+    assert "dedup 90, regions 50" in table
+    assert "/ Faust passthrough 1.20" in table
+    assert "latency at    500/s: p50 12 ms, p95 30 ms, p99 45 ms  (n=5000)" in table
+    assert "RSS after   100,000 articles:   381.3 MB" in table
