@@ -3,8 +3,8 @@
 
 # The virtualenv's interpreter: the distribution's CPython when it is 3.11+ with venv support, else the
 # first python3 on PATH; PYTHON=... overrides. Debian's is built with PGO and LTO, as the deploy image's
-# python:3.11-slim is; pyenv's default builds are not, and ran the pipeline 10-20% slower on this VM
-# (docs/benchmarks.md), so benchmarks and tests measure what is deployed.
+# python:3.11-slim is; pyenv's default builds are not, and one took 1.23-1.28x the CPU time for the
+# pipeline (docs/benchmarks.md). So benchmarks and tests measure the kind of build that is deployed.
 PYTHON ?= $(shell /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info < (3, 11))' \
             2>/dev/null && echo /usr/bin/python3 || echo python3)
 VENV   ?= .venv

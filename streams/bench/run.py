@@ -34,8 +34,8 @@ def add_bench_parser(sub: Any) -> None:
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
-        # Which build: the same version ran the pipeline 10-20% faster as Debian's (PGO, LTO) than
-        # as a default pyenv build (docs/benchmarks.md).
+        # Which build, not only which version: a default pyenv build (no PGO or LTO, the interpreter
+        # through a shared libpython) took 1.23-1.28x the CPU of Debian's (docs/benchmarks.md).
         "interpreter": os.path.realpath(sys.executable),
         "cpu_count": os.cpu_count(),
         "processor": _cpu_model(),

@@ -6,6 +6,7 @@ tested and measured in-process is what runs in the service.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,24 @@ OutcomeKind = Literal["classified", "duplicate", "deadletter"]
 
 
 def utc_iso(epoch: float) -> str:
-    """RFC 3339 with milliseconds and Z, the one timestamp format Wirewatch emits."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 with milliseconds and Z, the one timestamp format Wirewatch emits.
+
+    Exactly ``datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")`` (microseconds
+    rounded half to even, then cut to milliseconds), with the date and time of day formatted once a
+    second: every article and duplicate carries one, and the datetime form took ~5 us of ~330.
+    """
+    if epoch < 0:  # modf and floor differ before 1970; nothing emits such times, keep it exact anyway
+        return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    second = int(epoch)
+    micros = round((epoch - second) * 1e6)
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    return f"{_utc_second(second)}.{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 @dataclass(slots=True)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from streams.domain.model import Article, RegionResult
-from streams.domain.pipeline import Outcome, Pipeline
+from streams.domain.pipeline import Outcome, Pipeline, utc_iso
 from streams.domain.subscriptions import load_subscriptions
 
 pytestmark = pytest.mark.unit
@@ -149,3 +152,14 @@ def test_batch_gives_the_same_outcomes_as_one_by_one() -> None:
     ]
     assert [len(o.alerts) for o in singles] == [len(o.alerts) for o in batched]
     assert many.process_batch([]) == []
+
+
+@given(st.floats(min_value=-1e9, max_value=253_402_300_799.0, allow_nan=False))
+@example(0.9999995)  # rounds up to the next second
+@example(1_700_000_000.0004995)  # just under a millisecond boundary, in float
+@example(1_700_000_000.999_999_6)
+@example(-0.0005)
+def test_utc_iso_is_the_datetime_form_formatted_faster(epoch: float) -> None:
+    """The per-second cache must not change one emitted timestamp: same rounding as datetime."""
+    expected = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert utc_iso(epoch) == expected
