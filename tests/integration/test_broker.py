@@ -283,8 +283,11 @@ async def test_faust_worker_commits_and_recovers_table(
     try:
         records = await read_records(kafka_bootstrap, names["COUNTER_OUT"], n + 2, worker, seconds=60.0)
     except TimeoutError:
-        # Seen in ~1 of 10 runs: the restarted worker starts but never processes (log kept below for
-        # the investigation). A second restart must still continue the count from the changelog.
+        # The restarted worker starts but never processes: on stock Faust 2 of 12 runs under CPU load,
+        # each stalling again on the retry (a CI failure); on the service's transport (counter_app.py)
+        # 2 of 61, the one whose log was kept passing on the retry. Not root-caused: with debug logs it
+        # did not happen in 25 runs. The log is kept below; a second restart must still continue the
+        # count from the changelog.
         print(f"WARNING: restarted worker stalled; its log:\n{worker.log.read_text()[-6000:]}")
         assert await asyncio.to_thread(worker.stop) is not None
         worker.start()

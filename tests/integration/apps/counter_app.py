@@ -11,7 +11,13 @@ from typing import Any
 
 import faust
 
-app = faust.App(
+from streams.service.transport import app_class
+from streams.settings import Settings
+
+# Faust on the transport the service ships (consumer in the event loop, paused-partition records
+# fetched again): stock Faust drops records fetched while recovery pauses the partition, and the
+# restarted worker then never processed the records sent during its start (2 of 12 runs under load).
+app = app_class(Settings().fetch_max_wait_ms)(
     os.environ["COUNTER_APP_ID"],
     broker=f"kafka://{os.environ['COUNTER_BROKER']}",
     # In-memory table state, rebuilt from the changelog topic on every start: that rebuild is what
