@@ -15,8 +15,9 @@ from streams.service.transport import app_class
 from streams.settings import Settings
 
 # Faust on the transport the service ships (consumer in the event loop, paused-partition records
-# fetched again): stock Faust drops records fetched while recovery pauses the partition, and the
-# restarted worker then never processed the records sent during its start (2 of 12 runs under load).
+# fetched again), so the test covers what runs. On stock Faust the restarted worker never processed
+# the records sent during its start in 2 of 12 runs under CPU load, and again on the test's retry;
+# on this transport 2 of 61 stalled once (see test_broker.py). The cause is not pinned down.
 app = app_class(Settings().fetch_max_wait_ms)(
     os.environ["COUNTER_APP_ID"],
     broker=f"kafka://{os.environ['COUNTER_BROKER']}",
