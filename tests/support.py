@@ -33,13 +33,21 @@ def free_port() -> int:
         return port
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    logs: Iterable[Worker] = (),
+) -> None:
+    """Poll ``check``; on timeout, fail with the log tails of ``logs``, which usually say why."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    tails = "".join(f"\n--- {w.log_path.name} ---\n{w.log_tail()}" for w in logs)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{tails}")
 
 
 def service_env(bootstrap: str, tag: str, **extra: str) -> dict[str, str]:

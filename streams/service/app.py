@@ -182,6 +182,8 @@ class WirewatchService:
         self.app.task(self.follow_subscriptions)
         self.app.on_before_shutdown.connect(cast(Any, self.stop_labelling))
         self.app.timer(5.0)(self.update_gauges)
+        app = self.app
+        self.metrics.watch_rebalances(lambda: app.rebalancing_count, lambda: bool(app.rebalancing))
         # Faust types page handlers as unbound View methods; bound methods work the same at run time.
         self.app.page("/metrics")(cast(Any, self.metrics_view))
         self.app.page("/health")(cast(Any, self.health_view))

