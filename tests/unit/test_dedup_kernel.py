@@ -88,19 +88,34 @@ def oracle(a: Article, cfg: DedupConfig) -> dict[str, object]:
         }
     )
     facts = tuple(h.to_bytes(8, "little").hex() for _, h in cands[: cfg.max_facts]) if word_sig else ()
+    signature = one_permutation(shingles, cfg.num_perm)
     return {
         "content_hash": xxhash.xxh3_128_hexdigest(b"".join(h.to_bytes(8, "little") for h in hashes)),
-        "signature": one_permutation(shingles, cfg.num_perm),
+        "signature": signature,
+        "band_keys": () if signature is None else band_keys(signature, cfg),
         "word_signature": None if word_sig is None else [v & 0xFFFFFFFF for v in word_sig],
         "facts": facts,
         "shingles": len(shingles),
     }
 
 
+def band_keys(signature: list[int], cfg: DedupConfig) -> tuple[str, ...]:
+    """``b:<band>:<hash>``: a band's rows combined by a multiply-add chain, hex of its little-endian bytes."""
+    keys = []
+    for band in range(cfg.bands):
+        rows = signature[band * cfg.rows : (band + 1) * cfg.rows]
+        acc = rows[0]
+        for r in range(1, cfg.rows):
+            acc = (acc * K[r % 4] + rows[r]) & M64
+        keys.append(f"b:{band}:{acc.to_bytes(8, 'little').hex()}")
+    return tuple(keys)
+
+
 def observed(fp: F.Fingerprint) -> dict[str, object]:
     return {
         "content_hash": fp.content_hash,
         "signature": None if fp.signature is None else fp.signature.tolist(),
+        "band_keys": fp.band_keys,
         "word_signature": None if fp.word_signature is None else fp.word_signature.tolist(),
         "facts": fp.facts,
         "shingles": fp.shingles,
@@ -121,7 +136,10 @@ CONFIGS = [DedupConfig(), DedupConfig(num_perm=16, word_perm=8, shingle_size=2, 
 def test_kernel_matches_the_definitions(title: str, body: str, which: int) -> None:
     cfg = CONFIGS[which]
     a = Article(id="x", title=title, body=body)
-    assert observed(fingerprint(a, cfg)) == oracle(a, cfg)
+    fp = fingerprint(a, cfg)
+    assert observed(fp) == oracle(a, cfg)
+    if fp.signature is not None:  # expiry recomputes the keys from the stored signature
+        assert F.band_keys(fp.signature, cfg) == fp.band_keys
 
 
 @settings(max_examples=50, deadline=None)

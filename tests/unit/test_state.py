@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +36,27 @@ def test_one_entry_per_commit_and_rebuild_restores_state() -> None:
     assert sum(1 for _ in steps) == 1 and dict(stepwise) == dict(restarted)
 
 
+def test_an_entry_spells_each_change_as_documented() -> None:
+    """The entry layout is stored state (a changelog written by one version is replayed by the next):
+    head ``<dI`` (time, change count), then per change ``<Hi`` (key length, value length or -1 for a
+    deletion), the key's UTF-8 and the value."""
+    journal: dict[bytes, bytes] = {}
+    store = JournaledStore(journal, retention_seconds=100)
+    store["a:é"] = b"xyz"
+    store["gone"] = b"1"
+    del store["gone"]
+    store["e"] = b""
+    store.commit(now=10.5)
+    (raw,) = journal.values()
+    expected = (
+        struct.pack("<dI", 10.5, 3)
+        + struct.pack("<Hi", 4, 3) + "a:é".encode() + b"xyz"
+        + struct.pack("<Hi", 4, -1) + b"gone"
+        + struct.pack("<Hi", 1, 0) + b"e"
+    )  # fmt: skip
+    assert raw == expected
+
+
 def test_entries_past_retention_are_deleted() -> None:
     journal: dict[bytes, bytes] = {}
     store = JournaledStore(journal, retention_seconds=50)
@@ -45,13 +68,21 @@ def test_entries_past_retention_are_deleted() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.none() | st.binary(max_size=8)), max_size=40))
-def test_replay_equals_live_state(ops: list[tuple[str, bytes | None]]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.none() | st.binary(max_size=8) | st.integers(1, 3)),
+        max_size=40,
+    )
+)
+def test_replay_equals_live_state(ops: list[tuple[str, bytes | int | None]]) -> None:
+    """Deletions, single writes and ``update`` with a dict (the index's bulk write) replay alike."""
     journal: dict[bytes, bytes] = {}
     store = JournaledStore(journal, retention_seconds=1e9)
     for i, (key, value) in enumerate(ops):
         if value is None:
             store.pop(key, None)
+        elif isinstance(value, int):
+            store.update({f"{key}{j}": b"%d" % i for j in range(value)})
         else:
             store[key] = value
         if i % 3 == 0:

@@ -35,6 +35,24 @@ _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
 FILTER_SHIFT = np.uint64(52)
 
 
+def _word_bytes() -> np.ndarray[Any, np.dtype[np.uint8]]:
+    table = np.zeros(256, np.uint8)
+    for c in range(256):
+        if 48 <= c <= 57 or 97 <= c <= 122 or c >= 128:
+            table[c] = c
+        elif 65 <= c <= 90:
+            table[c] = c + 32
+    return table
+
+
+#: Bytes that belong to words: ASCII digits and letters (upper mapped to lower) and every non-ASCII
+#: byte (UTF-8 letters left after the Unicode path of ``fingerprints``); everything else becomes 0, a
+#: separator. Applied here, per byte as the words are hashed, rather than by a ``bytes.translate`` of
+#: the text first: that pass and its copy cost more than the lookup. Idempotent, so an already
+#: mapped buffer hashes the same.
+WORD_BYTES = _word_bytes()
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -98,26 +116,58 @@ def _densify(sig: Any, empty: Any) -> None:
             nxt = t
 
 
+@_compiled(inline="always")
+def _is_capital_or_digit(byte: Any) -> bool:
+    return bool(65 <= byte <= 90 or 48 <= byte <= 57)
+
+
 @_compiled()
 def _hash_words(buf: Any, i: int, end: int, words: Any, wstart: Any, wlen: Any, nw: int) -> int:
-    """Appends the words of ``buf[i:end]`` (runs of non-zero bytes, hashed as
-    ``sum(byte[j] * POLY**j)``) at ``nw``; returns the new count."""
+    """Appends the words of ``buf[i:end]`` (runs of word bytes, mapped by ``WORD_BYTES`` and hashed
+    as ``sum(byte[j] * POLY**j)``) at ``nw``; returns the new count."""
     while i < end:
-        if buf[i] == 0:
+        c = WORD_BYTES[buf[i]]
+        if c == 0:
             i += 1
             continue
         s = i
         h = np.uint64(0)
         p = np.uint64(1)
-        while i < end and buf[i] != 0:
-            h += np.uint64(buf[i]) * p
+        while c != 0:
+            h += np.uint64(c) * p
             p *= POLY
             i += 1
+            if i == end:
+                break
+            c = WORD_BYTES[buf[i]]
         words[nw] = h
         wstart[nw] = s
         wlen[nw] = i - s
         nw += 1
     return nw
+
+
+@_compiled(inline="always")
+def _keep_fact(kept_hash: Any, kept_len: Any, kept: int, word: Any, length: int) -> int:
+    """Insert a candidate fact into the best ``kept_hash.size`` so far, sorted longest (most specific)
+    first, ties by hash, each word once; returns how many are kept. A top-k by insertion: the
+    candidates of an article are a few dozen, and sorting them all cost more."""
+    for q in range(kept):
+        if kept_hash[q] == word:
+            return kept
+    q = kept
+    while q > 0 and (length > kept_len[q - 1] or (length == kept_len[q - 1] and word < kept_hash[q - 1])):
+        q -= 1
+    size = kept_hash.size
+    if q >= size:
+        return kept
+    last = kept if kept < size else size - 1
+    for r in range(last, q, -1):
+        kept_hash[r] = kept_hash[r - 1]
+        kept_len[r] = kept_len[r - 1]
+    kept_hash[q] = word
+    kept_len[q] = length
+    return kept + 1 if kept < size else kept
 
 
 @_compiled()
@@ -132,7 +182,7 @@ def word_hashes(buf: Any) -> Any:
 @_compiled()
 def fingerprint_batch(
     buf: Any,
-    caps: Any,
+    cased: Any,
     bounds: Any,
     fact_limits: Any,
     k: int,
@@ -147,7 +197,8 @@ def fingerprint_batch(
     shift: int,
     wshift: int,
 ) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
-    """Articles are ``buf[bounds[a]:bounds[a + 1]]`` (separators 0), bins picked by a hash's top bits
+    """Articles are ``buf[bounds[a]:bounds[a + 1]]``, their words' capitals and digits where ``cased``
+    (aligned with ``buf``, often the same array) has them, bins picked by a hash's top bits
     (``shift = 64 - log2(k)``); returns word hashes and per article: end of its word range, shingle
     signature (k), salient-word signature (kw, low 32 bits), salient word count, facts (max_facts,
     longest first) and fact count."""
@@ -164,8 +215,7 @@ def fingerprint_batch(
     n_facts = np.zeros(n, np.int64)
     empty = np.empty(k, np.bool_)
     wempty = np.empty(kw, np.bool_)
-    cand_hash = np.empty(cap, np.uint64)
-    cand_len = np.empty(cap, np.int64)
+    fact_len = np.empty(max_facts, np.int64)
     bin_shift, word_bin_shift = np.uint64(shift), np.uint64(wshift)
     nw = 0
     for a in range(n):
@@ -192,7 +242,7 @@ def fingerprint_batch(
 
         wsig = wsigs64[a]
         m = 0
-        f = 0
+        kept = 0
         for w in range(beg, nw):
             word = words[w]
             top = word >> FILTER_SHIFT
@@ -206,31 +256,15 @@ def fingerprint_batch(
                     wsig[b] = x
                 m += 1
             if (
-                caps[wstart[w]] == 1
+                _is_capital_or_digit(cased[wstart[w]])
                 and wstart[w] - bounds[a] < fact_limits[a]
                 and not (fact_stop_filter[top] and _contains(fact_stop, word))
             ):
-                cand_hash[f] = word
-                cand_len[f] = wlen[w]
-                f += 1
+                kept = _keep_fact(facts[a], fact_len, kept, word, wlen[w])
         n_salient[a] = m
         if m:
             for j in range(kw):
                 wempty[j] = wsig[j] == EMPTY
             _densify(wsig, wempty)
-        # Facts: the longest (most specific) distinct words first, ties by hash (two stable sorts).
-        by_hash = np.argsort(cand_hash[:f], kind="mergesort")
-        order = by_hash[np.argsort(-cand_len[:f][by_hash], kind="mergesort")]
-        kept = 0
-        prev = EMPTY
-        for x0 in range(f):
-            if kept == max_facts:
-                break
-            h = cand_hash[order[x0]]
-            if x0 and h == prev:  # the same word again: equal hashes sort next to each other
-                continue
-            facts[a, kept] = h
-            prev = h
-            kept += 1
         n_facts[a] = kept
     return words[:nw], word_end, sigs, wsigs64.astype(np.uint32), n_salient, facts, n_facts
