@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
+#: Kafka's codecs; aiokafka reads the last three through ``cramjam`` (the ``aiokafka[lz4,snappy,zstd]``
+#: extras), without which a compressed input batch crashed the worker.
+COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
 def _env(name: str, default: Any, doc: str, secret: bool = False) -> Any:
@@ -71,6 +74,12 @@ class Settings:
         "WIREWATCH_PRODUCER_BATCH_BYTES",
         1_000_000,
         "Largest producer batch per partition (aiokafka's 16 KB held ~4 articles, then the worker waited).",
+    )
+    producer_compression: str = _env(
+        "WIREWATCH_PRODUCER_COMPRESSION",
+        "none",
+        "Compression of what the service and its producers write: `none`, `gzip`, `snappy`, `lz4` or "
+        "`zstd`. Input is read in any of them, whatever this says.",
     )
     classifier_processes: int = _env(
         "WIREWATCH_CLASSIFIER_PROCESSES",
@@ -219,6 +228,11 @@ class Settings:
             raise ValueError(f"WIREWATCH_KAFKA_SASL_MECHANISM: unsupported {self.sasl_mechanism!r}")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             raise ValueError(f"WIREWATCH_PROCESSING_GUARANTEE: unknown {self.processing_guarantee!r}")
+        if self.producer_compression not in COMPRESSIONS:
+            raise ValueError(
+                f"WIREWATCH_PRODUCER_COMPRESSION: unknown {self.producer_compression!r}, "
+                f"expected one of {', '.join(COMPRESSIONS)}"
+            )
         if self.classifier_processes < 0:
             raise ValueError("classifier_processes must be >= 0")
         if not 0.0 <= self.poll_jitter <= 1.0:
@@ -241,6 +255,11 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+
+    @property
+    def compression_type(self) -> str | None:
+        """``producer_compression`` as aiokafka and Faust spell it (None: uncompressed)."""
+        return None if self.producer_compression == "none" else self.producer_compression
 
     @property
     def bootstrap_servers(self) -> list[str]:

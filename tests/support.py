@@ -134,10 +134,19 @@ class Worker:
         return "\n".join(" ".join(line.split()) for line in text.splitlines()[-lines:])
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    compression: str | None = None,
+) -> int:
     async def go() -> int:
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=2, max_request_size=4_000_000
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=2,
+            max_request_size=4_000_000,
+            compression_type=compression,
         )
         await producer.start()
         n = 0

@@ -101,7 +101,7 @@ def targets(bootstrap: str) -> list[Target]:
         ww,
         WIREWATCH_APP_ID=f"bench-ww-{tag}",
         WIREWATCH_STORE="memory://",
-        WIREWATCH_DATA_DIR=tempfile.mkdtemp(prefix="wirewatch-bench-state-"),
+        WIREWATCH_DATA_DIR="state",  # in the target's own working directory (``running``)
         WIREWATCH_WEB_PORT=str(_free_port()),
     )
     return [
@@ -228,9 +228,17 @@ def _create(bootstrap: str, target: Target) -> None:
 
 @contextmanager
 def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The target started in a working directory of its own, deleted once it stopped: Faust writes
+    ``<app id>-data/`` there (a new one per run; they piled up in the caller's directory)."""
     log = (log_dir / f"{target.name}.log").open("wb")
+    cwd = tempfile.TemporaryDirectory(prefix=f"wirewatch-bench-{target.name}-")
     proc = subprocess.Popen(
-        target.argv, env=target.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        target.argv,
+        env=target.env,
+        cwd=cwd.name,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         yield proc
@@ -242,6 +250,7 @@ def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
+        cwd.cleanup()
 
 
 def saturation(bootstrap: str, target: Target, records: Sequence[bytes], log_dir: Path) -> float:

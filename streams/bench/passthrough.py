@@ -24,8 +24,12 @@ async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
         auto_offset_reset="earliest",
         enable_auto_commit=True,
     )
+    settings = Settings.from_env()
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=1, max_batch_size=Settings().producer_batch_bytes
+        bootstrap_servers=bootstrap,
+        linger_ms=1,
+        max_batch_size=settings.producer_batch_bytes,
+        compression_type=settings.compression_type,
     )
     await consumer.start()
     await producer.start()
@@ -47,10 +51,10 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from streams.service.worker import quiet_worker, share_the_gil
     from streams.settings import Settings
 
-    # Wirewatch's default consumer (fetch wait, in the event loop), producer batch size, GIL switch
-    # interval and worker set-up, as the bench's worker gets them: the floor is the framework's, not a
-    # setting's.
-    defaults = Settings()
+    # Wirewatch's consumer (fetch wait, in the event loop), producer batch size and compression, GIL
+    # switch interval and worker set-up, as the bench's worker gets them: the floor is the framework's,
+    # not a setting's.
+    defaults = Settings.from_env()
     app = app_class(defaults.fetch_max_wait_ms, defaults.consumer_thread)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
@@ -60,6 +64,7 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
         value_serializer="raw",
         producer_linger_ms=1,
         producer_max_batch_size=defaults.producer_batch_bytes,
+        producer_compression_type=defaults.compression_type,
         autodiscover=False,
     )
     src = app.topic(source)

@@ -43,10 +43,10 @@ class KafkaPublisher:
     def __init__(self, settings: Settings) -> None:
         from aiokafka import AIOKafkaProducer
 
-        from streams.service.connection import aiokafka_options
+        from streams.service.connection import producer_options
 
         self.topic = settings.topic_articles
-        self.producer = AIOKafkaProducer(acks="all", linger_ms=5, **aiokafka_options(settings))
+        self.producer = AIOKafkaProducer(acks="all", linger_ms=5, **producer_options(settings))
 
     async def start(self) -> None:
         await self.producer.start()

@@ -127,6 +127,7 @@ class WirewatchService:
             value_serializer="raw",
             producer_linger_ms=1,
             producer_max_batch_size=settings.producer_batch_bytes,
+            producer_compression_type=settings.compression_type,
             stream_wait_empty=False,
         )
         self.articles = self.app.topic(settings.topic_articles, partitions=settings.partitions)

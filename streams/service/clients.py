@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
-from streams.service.connection import aiokafka_options, subscriptions_consumer
+from streams.service.connection import aiokafka_options, producer_options, subscriptions_consumer
 from streams.settings import Settings
 
 
@@ -85,7 +85,7 @@ async def publish(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     topic = args.topic or settings.topic_articles
     records = list(read_records(args.paths))
-    producer = AIOKafkaProducer(linger_ms=5, acks="all", **aiokafka_options(settings))
+    producer = AIOKafkaProducer(linger_ms=5, acks="all", **producer_options(settings))
     await producer.start()
     interval = 1.0 / args.rate if args.rate > 0 else 0.0
     started = time.perf_counter()
@@ -172,7 +172,7 @@ def _csv(value: str) -> list[str]:
 
 
 async def _send_subscription(settings: Settings, key: str, value: bytes | None) -> None:
-    producer = AIOKafkaProducer(acks="all", **aiokafka_options(settings))
+    producer = AIOKafkaProducer(acks="all", **producer_options(settings))
     await producer.start()
     try:
         await producer.send_and_wait(settings.topic_subscriptions, value, key=key.encode())

@@ -36,6 +36,11 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """:func:`aiokafka_options` plus what only producers take."""
+    return {**aiokafka_options(settings), "compression_type": settings.compression_type}
+
+
 def faust_credentials(settings: Settings) -> Any:
     """Faust ``broker_credentials`` for the configured protocol (None for PLAINTEXT)."""
     import faust

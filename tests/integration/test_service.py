@@ -159,6 +159,40 @@ def test_mixed_batch_outputs_contracts_and_metrics(
         worker.stop()
 
 
+def test_input_in_every_kafka_codec_is_read_and_outputs_compress(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Upstream producers compress their batches (Java clients are often set to lz4 or zstd): the
+    worker reads each codec. Without ``cramjam`` a snappy, lz4 or zstd batch crashed it
+    (``UnsupportedCodecError``), and the restarted worker met the same batch again. Its own outputs
+    are written zstd-compressed here, and read back like any others."""
+    t = tag()
+    env = service_env(kafka_bootstrap, t, WIREWATCH_PRODUCER_COMPRESSION="zstd")
+    codecs = ("gzip", "snappy", "lz4", "zstd")
+    docs = eval_articles()[: 10 * len(codecs)]
+    records: list[tuple[bytes | None, bytes | None]] = [(d["id"].encode(), orjson.dumps(d)) for d in docs]
+    kinds, _ = expected(records, f"{t}.alerts.")
+    worker = Worker(env, tmp_path / "worker.log").start()
+    try:
+        for i, codec in enumerate(codecs):
+            produce(kafka_bootstrap, f"{t}.articles", records[10 * i : 10 * (i + 1)], compression=codec)
+        wait_until(
+            lambda: worker.metric("wirewatch_articles_received_total") >= len(records),
+            60,
+            "the worker to read the batch of every codec",
+            logs=[worker],
+        )
+        got = (
+            len(drain(kafka_bootstrap, f"{t}.classified", kinds["classified"])),
+            len(drain(kafka_bootstrap, f"{t}.duplicates", kinds["duplicate"])),
+            len(drain(kafka_bootstrap, f"{t}.deadletter", kinds["deadletter"])),
+        )
+        assert got == (kinds["classified"], kinds["duplicate"], kinds["deadletter"])
+        assert kinds["deadletter"] == 0 and worker.alive, worker.log_tail()
+    finally:
+        worker.stop()
+
+
 def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_path: Path) -> None:
     t = tag()
     env = service_env(

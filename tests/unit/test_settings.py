@@ -39,6 +39,7 @@ def test_env_overrides_and_types() -> None:
         ({"WIREWATCH_KAFKA_SECURITY_PROTOCOL": "TLS"}, "unknown protocol"),
         ({"WIREWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "SASL_MECHANISM"),
         ({"WIREWATCH_PROCESSING_GUARANTEE": "maybe"}, "PROCESSING_GUARANTEE"),
+        ({"WIREWATCH_PRODUCER_COMPRESSION": "brotli"}, "PRODUCER_COMPRESSION: unknown 'brotli'"),
     ],
 )
 def test_invalid_settings_fail_with_the_variable_name(env: dict[str, str], message: str) -> None:

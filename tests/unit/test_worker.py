@@ -148,3 +148,19 @@ async def test_records_of_a_paused_partition_are_fetched_again_never_skipped_for
 
     await BatchDeliveringConsumer._fetch_again_later(cast(Any, Stub()), tp, 3)
     assert seeks == ([] if sought is None else [(tp, sought)])
+
+
+@pytest.mark.parametrize(("env", "codec"), [({}, None), ({"WIREWATCH_PRODUCER_COMPRESSION": "zstd"}, "zstd")])
+async def test_every_producer_compresses_as_the_setting_says(
+    env: dict[str, str], codec: str | None, tmp_path: object
+) -> None:
+    """The worker's Faust producer (outputs and changelog) and the plain aiokafka producers of the
+    poller and the CLI (``producer_options``) all take ``WIREWATCH_PRODUCER_COMPRESSION``."""
+    from streams.service.app import create_service
+    from streams.service.connection import producer_options
+    from streams.settings import Settings
+
+    settings = Settings.from_env({**env, "WIREWATCH_STORE": "memory://", "WIREWATCH_DATA_DIR": str(tmp_path)})
+    producer = cast(Any, create_service(settings).app.producer)
+    assert producer._settings_default()["compression_type"] == codec
+    assert producer_options(settings)["compression_type"] == codec
