@@ -318,14 +318,14 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         if count == 0:
             out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, ()))
             continue
-        band_keys = tuple(keys[i * bands : (i + 1) * bands])
+        article_keys = tuple(keys[i * bands : (i + 1) * bands])
         if salient[i]:
             wsig: U32 | None = wsigs[i]
             found = tuple(fact_hex[i * f_width : i * f_width + found_n[i]])
         else:
             wsig, found = None, ()
         n_sh = max(count - size + 1, 1)
-        out.append(Fingerprint(content_hash, sigs[i], band_keys, published, dates, n_sh, wsig, found))
+        out.append(Fingerprint(content_hash, sigs[i], article_keys, published, dates, n_sh, wsig, found))
     return out
 
 
