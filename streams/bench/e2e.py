@@ -231,26 +231,25 @@ def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The target started in a working directory of its own, deleted once it stopped: Faust writes
     ``<app id>-data/`` there (a new one per run; they piled up in the caller's directory)."""
     log = (log_dir / f"{target.name}.log").open("wb")
-    cwd = tempfile.TemporaryDirectory(prefix=f"wirewatch-bench-{target.name}-")
-    proc = subprocess.Popen(
-        target.argv,
-        env=target.env,
-        cwd=cwd.name,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+    with tempfile.TemporaryDirectory(prefix=f"wirewatch-bench-{target.name}-") as cwd:
+        proc = subprocess.Popen(
+            target.argv,
+            env=target.env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
-        cwd.cleanup()
+            yield proc
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            log.close()
 
 
 def saturation(bootstrap: str, target: Target, records: Sequence[bytes], log_dir: Path) -> float:

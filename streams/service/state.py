@@ -45,14 +45,11 @@ class JournaledStore(MutableMapping[str, bytes]):
         self._seq = time.time_ns()
         # The story index reads ~26 keys an article through ``get``: the dict's own method, bound here,
         # spares a Python call each (the one ``_data`` is never replaced, only cleared).
-        self.get = self._data.get  # type: ignore[method-assign, assignment]
+        self.get = self._data.get  # type: ignore[method-assign]
 
     # --- MutableMapping over the in-memory state
     def __getitem__(self, key: str) -> bytes:
         return self._data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:  # replaced per instance by ``dict.get``
-        return self._data.get(key, default)
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self._data[key] = value

@@ -159,15 +159,19 @@ def test_mixed_batch_outputs_contracts_and_metrics(
         worker.stop()
 
 
-def test_input_in_every_kafka_codec_is_read_and_outputs_compress(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
+def test_input_in_every_kafka_codec_is_read(kafka_bootstrap: str, tmp_path: Path) -> None:
     """Upstream producers compress their batches (Java clients are often set to lz4 or zstd): the
     worker reads each codec. Without ``cramjam`` a snappy, lz4 or zstd batch crashed it
-    (``UnsupportedCodecError``), and the restarted worker met the same batch again. Its own outputs
-    are written zstd-compressed here, and read back like any others."""
+    (``UnsupportedCodecError``), and the restarted worker met the same batch again. The worker runs
+    with ``WIREWATCH_PRODUCER_COMPRESSION=zstd`` here and its outputs are read back like any others;
+    that the setting reaches its producer is checked in ``tests/unit/test_worker.py``."""
     t = tag()
-    env = service_env(kafka_bootstrap, t, WIREWATCH_PRODUCER_COMPRESSION="zstd")
+    env = service_env(
+        kafka_bootstrap,
+        t,
+        WIREWATCH_PRODUCER_COMPRESSION="zstd",
+        WIREWATCH_DATA_DIR=str(tmp_path / "state"),
+    )
     codecs = ("gzip", "snappy", "lz4", "zstd")
     docs = eval_articles()[: 10 * len(codecs)]
     records: list[tuple[bytes | None, bytes | None]] = [(d["id"].encode(), orjson.dumps(d)) for d in docs]
