@@ -54,7 +54,11 @@ class Settings:
         "rocksdb://",
         "Table store: `rocksdb://` (durable, default) or `memory://` (tests).",
     )
-    data_dir: str = _env("WIREWATCH_DATA_DIR", "./data", "Worker state directory (RocksDB tables).")
+    data_dir: str = _env(
+        "WIREWATCH_DATA_DIR",
+        "./data",
+        "Worker state directory (RocksDB tables), one subdirectory per app id.",
+    )
     processing_guarantee: str = _env(
         "WIREWATCH_PROCESSING_GUARANTEE",
         "at_least_once",

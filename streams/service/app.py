@@ -106,12 +106,18 @@ class WirewatchService:
     def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics.create(registry)
+        # One directory per app id: Faust names a table's RocksDB file by the table alone, so two apps
+        # sharing WIREWATCH_DATA_DIR read each other's changelog offsets and the second one crashed at
+        # start (ConsistencyError). Faust's own default, "{name}-data", separates them too; it creates
+        # only the last directory of the path.
+        datadir = Path(settings.data_dir).absolute() / settings.app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)
         self.app = app_class(settings.fetch_max_wait_ms, settings.consumer_thread)(
             settings.app_id,
             broker=[f"kafka://{s}" for s in settings.bootstrap_servers],
             broker_credentials=faust_credentials(settings),
             store=settings.store,
-            datadir=str(Path(settings.data_dir).absolute()),
+            datadir=str(datadir),
             processing_guarantee=settings.processing_guarantee,
             topic_partitions=settings.partitions,
             topic_replication_factor=settings.replication,

@@ -197,6 +197,36 @@ def test_input_in_every_kafka_codec_is_read(kafka_bootstrap: str, tmp_path: Path
         worker.stop()
 
 
+def test_two_apps_sharing_a_state_directory_keep_their_tables_apart(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """``WIREWATCH_DATA_DIR`` is shared by every app id that runs there (``./data`` by default). Its
+    RocksDB files were named by table only, so a worker with another app id (or the same one against a
+    fresh cluster) found the first one's changelog offsets and crashed at start with Faust's
+    ``ConsistencyError``. Each app id now has its own directory under it."""
+    state = str(tmp_path / "state")
+    records = [(d["id"].encode(), orjson.dumps(d)) for d in eval_articles()[:20]]
+
+    def received(worker: Worker, n: int) -> Callable[[], bool]:
+        return lambda: worker.metric("wirewatch_articles_received_total") == n
+
+    for i in range(2):
+        t = tag()
+        env = service_env(kafka_bootstrap, t, WIREWATCH_STORE="rocksdb://", WIREWATCH_DATA_DIR=state)
+        worker = Worker(env, tmp_path / f"worker-{i}.log").start()
+        try:
+            for start in range(0, len(records), 5):  # several batches: several journal entries
+                produce(kafka_bootstrap, f"{t}.articles", records[start : start + 5])
+                wait_until(
+                    received(worker, start + 5),
+                    60,
+                    f"worker {i} to process its records",
+                    logs=[worker],
+                )
+        finally:
+            worker.stop()
+
+
 def test_sigkill_mid_stream_every_offset_one_outcome(kafka_bootstrap: str, tmp_path: Path) -> None:
     t = tag()
     env = service_env(
