@@ -243,13 +243,18 @@ def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
         try:
             yield proc
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            stop_group(proc)
             log.close()
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM a process started with ``start_new_session`` and its children; SIGKILL after ``grace``."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 def saturation(bootstrap: str, target: Target, records: Sequence[bytes], log_dir: Path) -> float:

@@ -21,6 +21,8 @@ import yaml
 from deploy_files import referenced_metrics, unexported
 from support import ROOT, Worker, free_port, produce, service_env, tag, wait_until
 
+from streams.bench.e2e import stop_group
+
 pytestmark = pytest.mark.e2e
 
 DATA = ROOT / "tests" / "data"
@@ -222,11 +224,7 @@ def test_make_run_brings_up_a_healthy_worker(tmp_path: Path) -> None:
 
         wait_until(healthy, 180, "make run: worker /health")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "wirewatch"), "kafka", "stop"], env=env, timeout=60, check=False
         )
