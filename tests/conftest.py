@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from streams import native
 from streams.localkafka import KafkaConfig, LocalKafka
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Test what ships: the compiled domain core, built from these very sources (an extension module
+    shadows its edited ``.py``, so a stale build would be tested silently)."""
+    problem = native.tree_problem(Path(__file__).resolve().parents[1])
+    if problem:
+        pytest.exit(f"the compiled domain core does not match its sources: {problem}", returncode=3)
 
 
 def free_port() -> int:

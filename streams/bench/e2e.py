@@ -9,6 +9,7 @@ timestamp, so the measuring consumer's own delays do not count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -248,13 +249,19 @@ def running(target: Target, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    """SIGTERM a process started with ``start_new_session`` and its children; SIGKILL after ``grace``."""
-    os.killpg(proc.pid, signal.SIGTERM)
+    """SIGTERM a process started with ``start_new_session`` and its children; SIGKILL after ``grace``.
+
+    A group that is gone already (the target crashed and took its children) is no error here: the
+    caller reports the crash from the target's log."""
     try:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(grace)
+    except ProcessLookupError:
+        pass
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
 
 
 def saturation(bootstrap: str, target: Target, records: Sequence[bytes], log_dir: Path) -> float:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from streams.domain.alerts import Alert, route
 from streams.domain.dedup import DedupConfig, Fingerprint, StoryIndex, fingerprint, fingerprint_many
 from streams.domain.ingest import DEFAULT_LIMITS, IngestLimits, Rejection, RejectReason, b64, parse_article
-from streams.domain.labels import Labeler, Labelled, Labels
+from streams.domain.labels import Labeler, Labelled, Labels, RegionsClassifier, ThreatsClassifier
 from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult
 from streams.domain.regions import RegionClassifier
 from streams.domain.subscriptions import SubscriptionBook
@@ -106,8 +106,8 @@ class Pipeline:
         subscriptions: SubscriptionBook,
         dedup: DedupConfig | None = None,
         store: MutableMapping[str, bytes] | None = None,
-        regions: RegionClassifier | None = None,
-        threats: ThreatClassifier | None = None,
+        regions: RegionsClassifier | None = None,
+        threats: ThreatsClassifier | None = None,
         max_record_bytes: int = 1_000_000,
         limits: IngestLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,

@@ -22,6 +22,7 @@ from faust.streams import _current_event as current_event
 from faust.types import TP, Message
 from prometheus_client import CollectorRegistry, generate_latest
 
+from streams import native
 from streams.domain.dedup import DedupConfig
 from streams.domain.ingest import IngestLimits, Rejection, parse_timestamp
 from streams.domain.labels import Labelled
@@ -219,7 +220,11 @@ class WirewatchService:
         # child that cannot start crashes the agent, and so the worker.
         await self.labelling.start()
         self.labelling_started.set()
-        log.info("classifiers ready (%d processes)", self.settings.classifier_processes)
+        log.info(
+            "classifiers ready (%d processes); domain core %s",
+            self.settings.classifier_processes,
+            native.describe(),
+        )
         self.in_flight = None
         try:
             while True:

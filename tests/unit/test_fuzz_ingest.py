@@ -263,7 +263,7 @@ class Exploding:
 
 
 def test_a_stage_that_raises_dead_letters_with_the_exception_and_the_batch_goes_on() -> None:
-    p = Pipeline(subscriptions=load_subscriptions(), threats=Exploding())  # type: ignore[arg-type]
+    p = Pipeline(subscriptions=load_subscriptions(), threats=Exploding())
     good = Pipeline(subscriptions=load_subscriptions())
     texts = ["Missile launch over the sea", "Protest in the capital turns violent", "Ships collide near port"]
     raws = [

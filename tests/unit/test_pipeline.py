@@ -86,7 +86,7 @@ def test_a_failing_stage_dead_letters_the_record_and_the_stream_goes_on(
             raise ValueError("gazetteer exploded")
 
     good = pipeline.labeler.regions
-    pipeline.labeler.regions = Exploding()  # type: ignore[assignment]
+    pipeline.labeler.regions = Exploding()
     raw = orjson.dumps({"id": "p1", "title": "t", "body": "poison"})
     outcome = pipeline.process(raw, {"topic": "articles", "partition": 0, "offset": 7})
     contract("deadletter", outcome.data)
