@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from streams import native
+from streams.bench.corpus import articles
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 _OUTCOMES = """
 import sys, orjson, streams, streams.native as native
 from pathlib import Path
-from streams.bench.corpus import articles
 from streams.domain.pipeline import Pipeline
 from streams.domain.subscriptions import load_subscriptions
 
 pipeline = Pipeline(subscriptions=load_subscriptions(), clock=lambda: 1_700_000_000.0)
-records = list(articles(1500, root=Path(sys.argv[1])))
+records = [r.encode() for r in orjson.loads(Path(sys.argv[1]).read_bytes())]
 out = []
 for start in range(0, len(records), 64):
     batch = [(raw, {"topic": "t", "partition": 0, "offset": start + k})
@@ -46,10 +46,10 @@ print(orjson.dumps({"file": streams.__file__, "compiled": native.compiled_module
 """
 
 
-def _outcomes(package_dir: Path, cwd: Path) -> dict[str, object]:
+def _outcomes(package_dir: Path, cwd: Path, records: Path) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(package_dir)}
     proc = subprocess.run(
-        [sys.executable, "-c", _OUTCOMES, str(ROOT)],
+        [sys.executable, "-c", _OUTCOMES, str(records)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -90,8 +90,12 @@ def test_the_wheel_ships_a_compiled_core_that_decides_as_the_sources_do(tmp_path
         capture_output=True,
         timeout=300,
     )
-    compiled = _outcomes(site, tmp_path)
-    pure = _outcomes(src, tmp_path)  # the copied sources, never built: plain Python
+    # The benchmark corpus (real news when `make bench-corpus` fetched it, else wire-style stories),
+    # read here: an installed package has no tests/data to fall back on.
+    records = tmp_path / "records.json"
+    records.write_bytes(orjson.dumps([raw.decode() for raw in articles(1500)]))
+    compiled = _outcomes(site, tmp_path, records)
+    pure = _outcomes(src, tmp_path, records)  # the copied sources, never built: plain Python
 
     assert str(compiled["file"]).startswith(str(site)) and str(pure["file"]).startswith(str(src))
     assert compiled["compiled"] == [native.module_name(s) for s in native.COMPILED_SOURCES]
