@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -20,10 +20,10 @@ RejectReason = Literal[
     "too_large", "not_utf8", "invalid_json", "not_object", "schema_violation", "processing_error"
 ]
 
-_OPTIONAL_STRINGS = ("source", "url", "language")
-_TIMESTAMPS = ("published_at", "ingested_at")
-_KNOWN = frozenset(("id", "title", "body", *_OPTIONAL_STRINGS, *_TIMESTAMPS))
-MAX_ID_LENGTH = 512
+_OPTIONAL_STRINGS: Final = ("source", "url", "language")
+_TIMESTAMPS: Final = ("published_at", "ingested_at")
+_KNOWN: Final = frozenset(("id", "title", "body", *_OPTIONAL_STRINGS, *_TIMESTAMPS))
+MAX_ID_LENGTH: Final = 512
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,7 +39,7 @@ class IngestLimits:
     max_depth: int = 64
 
 
-DEFAULT_LIMITS = IngestLimits()
+DEFAULT_LIMITS: Final = IngestLimits()
 
 
 @dataclass(slots=True, frozen=True)

@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -32,26 +33,26 @@ from streams.domain.model import Article
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 
-_TRANSLATE = kernel.WORD_BYTES.tobytes()  # the kernel's byte map, for the reference buffers
-_CAPS = bytes(1 if 65 <= c <= 90 or 48 <= c <= 57 else 0 for c in range(256))
+_TRANSLATE: Final = kernel.WORD_BYTES.tobytes()  # the kernel's byte map, for the reference buffers
+_CAPS: Final = bytes(1 if 65 <= c <= 90 or 48 <= c <= 57 else 0 for c in range(256))
 
-_K = tuple(kernel.K)
+_K: Final = tuple(kernel.K)
 _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
-_MAX_BATCH = 256  # articles per kernel call: bounds its scratch arrays
+_MAX_BATCH: Final = 256  # articles per kernel call: bounds its scratch arrays
 
-_MONTH_STARTS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
-_MONTH_NAMES = (
+_MONTH_STARTS: Final = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_MONTH_NAMES: Final = (
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
 )  # fmt: skip
 #: Day-of-year offset by month spelling: full names, 3-letter forms and "sept" ("Sept. 3").
-_MONTHS = {n: o for name, o in zip(_MONTH_NAMES, _MONTH_STARTS, strict=True) for n in (name, name[:3])}
+_MONTHS: Final = {n: o for name, o in zip(_MONTH_NAMES, _MONTH_STARTS, strict=True) for n in (name, name[:3])}
 _MONTHS["sept"] = _MONTHS["sep"]
 # Days are found by a literal-led regex (fast in CPython's re); the month is the word next to them.
-_DAY_RE = re.compile(r" (\d\d?)\b")
+_DAY_RE: Final = re.compile(r" (\d\d?)\b")
 
 
-@dataclass(slots=True, frozen=True, eq=False)
+@dataclass(slots=True, frozen=True, eq=False, init=False)
 class Fingerprint:
     """What the story index needs to know about an article; pure function of the article and config."""
 
@@ -72,6 +73,27 @@ class Fingerprint:
     word_signature: U32 | None
     #: Names and numbers of title and lead (see :func:`facts`); empty when there is no signature.
     facts: tuple[str, ...]
+
+    # Written out, not generated: mypyc compiles this one (streams/native.py), 4-5x faster.
+    def __init__(
+        self,
+        content_hash: str,
+        signature: U64 | None,
+        band_keys: tuple[str, ...],
+        published: float | None,
+        lead_dates: tuple[int, ...],
+        shingles: int,
+        word_signature: U32 | None,
+        facts: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "content_hash", content_hash)
+        object.__setattr__(self, "signature", signature)
+        object.__setattr__(self, "band_keys", band_keys)
+        object.__setattr__(self, "published", published)
+        object.__setattr__(self, "lead_dates", lead_dates)
+        object.__setattr__(self, "shingles", shingles)
+        object.__setattr__(self, "word_signature", word_signature)
+        object.__setattr__(self, "facts", facts)
 
 
 def normalise(title: str, body: str) -> bytes:
@@ -123,9 +145,9 @@ def _spaced_non_word(text: str) -> str:
     return text
 
 
-_ASCII_BYTES = bytes(range(128))
+_ASCII_BYTES: Final = bytes(range(128))
 #: Up to this many distinct separators, one ``str.replace`` each beats a ``translate`` of the whole text.
-_MAX_REPLACES = 16
+_MAX_REPLACES: Final = 16
 
 
 def _word_hashes(buf: bytes) -> U64:
@@ -136,7 +158,7 @@ def _word_hashes(buf: bytes) -> U64:
 # Salient words, for the second signal: words of 5+ letters or starting with a digit (short words
 # are overwhelmingly function and high-frequency words: Zipf's law of abbreviation), minus the
 # long function words and wire boilerplate below.
-_LONG_STOPWORDS = (
+_LONG_STOPWORDS: Final = (
     "about above according added adding after again against along already although among another "
     "around because before being below between could during early earlier first further having "
     "including itself later least local might months never other others people place previous "
@@ -145,10 +167,10 @@ _LONG_STOPWORDS = (
     "thursday friday saturday sunday reuters editing writing"
 )
 _STOP_HASHES: U64 = np.unique(_word_hashes(b"\0" + _LONG_STOPWORDS.replace(" ", "\0").encode() + b"\0"))
-_MIN_SALIENT_LEN = 5
+_MIN_SALIENT_LEN: Final = 5
 # Facts: words of title and lead that start with a capital or a digit ("80", "Aden", "UKMTO",
 # "Liberian" of "Liberian-flagged"), minus sentence starters; identified by their word hash.
-_FACT_STOPWORDS = (
+_FACT_STOPWORDS: Final = (
     "a an and as at but by for from he her his in it its of on or she the their they this to we "
     "after about more north south east west new s"
 )
@@ -161,8 +183,8 @@ def _filter(table: U64) -> npt.NDArray[np.bool_]:
     return bitmap
 
 
-_STOP_FILTER = _filter(_STOP_HASHES)
-_FACT_STOP_FILTER = _filter(_FACT_STOP_HASHES)
+_STOP_FILTER: Final = _filter(_STOP_HASHES)
+_FACT_STOP_FILTER: Final = _filter(_FACT_STOP_HASHES)
 
 
 def _mix(x: U64) -> U64:
@@ -329,7 +351,7 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     return out
 
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX_DIGITS: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def _lines(values: U64, prefixes: tuple[str, ...]) -> list[str]:
