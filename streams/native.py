@@ -1,7 +1,7 @@
 """The domain core's modules that ship compiled to C by mypyc, and whether this process runs them so.
 
 Compiled, the per-article Python of the classifiers and of dedup (tuple unpacking, dict updates,
-attribute reads on the model's dataclasses) costs ~25% less CPU (docs/benchmarks.md). The sources
+attribute reads on the model's dataclasses) costs ~30% less CPU (docs/benchmarks.md). The sources
 stay plain, type-checked Python; mypyc compiles what mypy already checks. ``WIREWATCH_COMPILE=0``
 builds without compiling, and everything runs the same, slower.
 

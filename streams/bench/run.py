@@ -43,7 +43,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "processor": _cpu_model(),
         "platform": platform.platform(),
-        # Compiled by mypyc or not: the pure build takes ~1.3x the CPU per article.
+        # Compiled by mypyc or not: the pure build takes ~1.4x the CPU per article.
         "domain_core": native.describe(),
     }
 
