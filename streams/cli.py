@@ -14,8 +14,13 @@ from typing import IO, Any
 
 import orjson
 
+from streams import native
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stale = native.checkout_problem()
+    if stale:
+        print(f"warning: the compiled domain core does not match this checkout: {stale}", file=sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -102,3 +102,12 @@ def tree_problem(root: Path) -> str | None:
     if stale:
         return f"{len(stale)} modules changed after they were compiled (e.g. {stale[0]}): {rebuild}"
     return None
+
+
+def checkout_problem() -> str | None:
+    """:func:`tree_problem` of the source checkout this package runs from; None for an installed one.
+
+    A developer who edits ``streams/domain`` and runs ``.venv/bin/wirewatch`` without ``make`` would
+    otherwise run the previous build without a word."""
+    root = Path(__file__).resolve().parents[1]
+    return tree_problem(root) if (root / "setup.py").is_file() else None

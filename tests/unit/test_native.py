@@ -82,3 +82,17 @@ def test_the_installed_package_loads_the_compiled_core_from_any_directory(tmp_pa
     )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert int(out.stdout) == (len(native.COMPILED_SOURCES) if native.wanted() else 0)
+
+
+def test_the_cli_warns_when_the_checkout_was_edited_after_its_build(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams import cli
+
+    assert native.checkout_problem() is None  # this session's tree (conftest checked it)
+    monkeypatch.setattr(native, "tree_problem", lambda root: "1 modules changed after they were compiled")
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert (
+        "warning: the compiled domain core does not match this checkout: 1 modules" in capsys.readouterr().err
+    )
