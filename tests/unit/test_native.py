@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.machinery
 import os
@@ -14,6 +15,8 @@ import pytest
 from streams import native
 
 pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_suite_runs_the_domain_core_as_built() -> None:
@@ -96,3 +99,42 @@ def test_the_cli_warns_when_the_checkout_was_edited_after_its_build(
     assert (
         "warning: the compiled domain core does not match this checkout: 1 modules" in capsys.readouterr().err
     )
+
+
+def _written_out_inits(source: str) -> list[tuple[str, list[str], list[str]]]:
+    """(class, its dataclass fields, its ``__init__``'s parameters) for each ``init=False`` dataclass."""
+    tree = ast.parse((ROOT / source).read_text())
+    out = []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        decorators = [d for d in node.decorator_list if isinstance(d, ast.Call)]
+        if not any(
+            k.arg == "init" and getattr(k.value, "value", True) is False
+            for d in decorators
+            for k in d.keywords
+        ):
+            continue
+        fields = [
+            s.target.id
+            for s in node.body
+            if isinstance(s, ast.AnnAssign)
+            and isinstance(s.target, ast.Name)
+            and not ast.unparse(s.annotation).startswith("ClassVar")
+        ]
+        (init,) = [s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+        out.append((node.name, fields, [a.arg for a in init.args.args[1:]]))
+    return out
+
+
+@pytest.mark.parametrize("source", native.COMPILED_SOURCES)
+def test_written_out_inits_take_every_field_in_order(source: str) -> None:
+    """The per-article dataclasses spell out ``__init__`` for mypyc (docs/benchmarks.md, fifth
+    session); a field added without its parameter would only fail where it is read."""
+    for name, fields, params in _written_out_inits(source):
+        assert params == fields, f"{source}: {name}.__init__ takes {params}, its fields are {fields}"
+
+
+def test_the_written_out_inits_are_found() -> None:
+    found = {name for s in native.COMPILED_SOURCES for name, _, _ in _written_out_inits(s)}
+    assert {"Article", "Evidence", "Outcome", "Fingerprint", "Scan", "Labels"} <= found
