@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 # Compiled in place, beside the sources: an extension module shadows its .py, so this rebuilds after
 # any edit under streams/domain (types flow between modules), and the tests refuse to run stale ones.
 $(NATIVE): $(STAMP) setup.py streams/native.py $(shell find streams/domain -name '*.py') | compiler
-	@find streams -name '*.so' -delete; rm -f *__mypyc*.so
+	@find streams -name '*.so' -delete
 ifneq ($(WIREWATCH_COMPILE),0)
 	@echo "compiling the domain core with mypyc (about a minute)"
 	@$(BIN)/python setup.py -q build_ext --inplace >$(VENV)/native-build.log 2>&1 \
@@ -121,4 +121,4 @@ k8s-configmaps: install
 
 clean: kafka-stop
 	rm -rf $(VENV) .kafka data build .pytest_cache .mypy_cache .ruff_cache
-	find streams -name '*.so' -delete; rm -f *__mypyc*.so
+	find streams -name '*.so' -delete

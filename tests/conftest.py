@@ -23,7 +23,7 @@ from streams.localkafka import KafkaConfig, LocalKafka
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Test what ships: the compiled domain core, built from these very sources (an extension module
     shadows its edited ``.py``, so a stale build would be tested silently)."""
-    problem = native.tree_problem(Path(__file__).resolve().parents[1])
+    problem = native.checkout_problem()
     if problem:
         pytest.exit(f"the compiled domain core does not match its sources: {problem}", returncode=3)
 
