@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from streams.domain.model import Article, Evidence, RegionResult, SeverityLevel, ThreatResult
+from streams.domain.model import Article, Evidence, RegionResult, SeverityLevel, ThreatResult, round4
 
 #: Spans kept per label in emitted documents: the strongest (title, dateline, lead) come first, and
 #: five are enough for a person to see why; more only grows every message.
@@ -100,7 +100,7 @@ def _label(
     doc: dict[str, Any] = {key: ident}
     if name is not None:
         doc["name"] = name
-    doc["score"] = round(score, 4)
+    doc["score"] = round4(score)
     doc["evidence"] = [
         {"field": e.field, "start": e.start, "end": e.end, "text": e.text} for e in evidence[:MAX_EVIDENCE]
     ]

@@ -35,6 +35,22 @@ REQUIRED_THREAT_TYPES: frozenset[str] = frozenset(
 SEVERITY_LEVELS: tuple[SeverityLevel, ...] = ("none", "low", "medium", "high", "critical")
 
 
+def round4(x: float) -> float:
+    """``round(x, 4)``, as documents carry scores and milliseconds, in ~5% of its instructions.
+
+    ``round(x, 4)`` goes through a decimal string (dtoa, snprintf, strtod: ~3k instructions) and a
+    document carries about ten such numbers, ~3% of an article's instructions in all. Scaling and
+    rounding to an integer picks the same last digit unless the scaled value lies within the
+    product's rounding error of a tie; those few go the slow way, so the result is always equal.
+    """
+    scaled = x * 10_000.0
+    if -1e15 < scaled < 1e15:  # finite, and exact once rounded to an integer
+        k = round(scaled)
+        if abs(abs(scaled - k) - 0.5) > 1e-15 * abs(scaled) + 1e-12:
+            return k / 10_000.0
+    return round(x, 4)
+
+
 @dataclass(slots=True, frozen=True, init=False)
 class Article:
     """A validated input article; ``extra`` keeps unknown fields so nothing a producer sent is lost."""
@@ -76,12 +92,21 @@ class Article:
         return self.title if which == "title" else self.body
 
     def to_dict(self) -> dict[str, Any]:
+        # Field by field rather than a loop of getattr: compiled, each is a direct slot read.
         out: dict[str, Any] = dict(self.extra)
-        out.update(id=self.id, title=self.title, body=self.body)
-        for key in ("source", "url", "published_at", "language", "ingested_at"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
+        out["id"] = self.id
+        out["title"] = self.title
+        out["body"] = self.body
+        if self.source is not None:
+            out["source"] = self.source
+        if self.url is not None:
+            out["url"] = self.url
+        if self.published_at is not None:
+            out["published_at"] = self.published_at
+        if self.language is not None:
+            out["language"] = self.language
+        if self.ingested_at is not None:
+            out["ingested_at"] = self.ingested_at
         return out
 
 
@@ -151,7 +176,7 @@ class CountryLabel:
         return {
             "code": self.code,
             "name": self.name,
-            "score": round(self.score, 4),
+            "score": round4(self.score),
             "evidence": [e.to_dict() for e in self.evidence],
         }
 
@@ -192,7 +217,7 @@ class ThreatLabel:
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.type,
-            "score": round(self.score, 4),
+            "score": round4(self.score),
             "evidence": [e.to_dict() for e in self.evidence],
         }
 
@@ -212,7 +237,7 @@ class Severity:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "score": round(self.score, 4),
+            "score": round4(self.score),
             "level": self.level,
             "evidence": [e.to_dict() for e in self.evidence],
         }

@@ -17,7 +17,7 @@ from streams.domain.alerts import Alert, route
 from streams.domain.dedup import DedupConfig, Fingerprint, StoryIndex, fingerprint, fingerprint_many
 from streams.domain.ingest import DEFAULT_LIMITS, IngestLimits, Rejection, RejectReason, b64, parse_article
 from streams.domain.labels import Labeler, Labelled, Labels, RegionsClassifier, ThreatsClassifier
-from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult
+from streams.domain.model import Article, DedupVerdict, RegionResult, ThreatResult, round4
 from streams.domain.regions import RegionClassifier
 from streams.domain.subscriptions import SubscriptionBook
 from streams.domain.threats import ThreatClassifier
@@ -297,7 +297,7 @@ class Pipeline:
             "id": article.id,
             "duplicate_of": verdict.duplicate_of,
             "story_id": verdict.story_id,
-            "similarity": round(verdict.similarity, 4),
+            "similarity": round4(verdict.similarity),
             "method": verdict.method,
             "title": article.title,
             "source": article.source,
@@ -323,15 +323,13 @@ def classified_doc(
     timings: Mapping[str, float],
 ) -> dict[str, Any]:
     doc = article.to_dict()
-    doc.update(
-        story_id=story_id,
-        countries=labels.countries,
-        primary_country=labels.primary_country,
-        regions=labels.regions,
-        threats=labels.threats,
-        severity=labels.severity,
-        taxonomy_version=labels.taxonomy_version,
-        classified_at=classified_at,
-        timings_ms={k: round(v * 1000, 4) for k, v in timings.items()},
-    )
+    doc["story_id"] = story_id
+    doc["countries"] = labels.countries
+    doc["primary_country"] = labels.primary_country
+    doc["regions"] = labels.regions
+    doc["threats"] = labels.threats
+    doc["severity"] = labels.severity
+    doc["taxonomy_version"] = labels.taxonomy_version
+    doc["classified_at"] = classified_at
+    doc["timings_ms"] = {k: round4(v * 1000) for k, v in timings.items()}
     return doc

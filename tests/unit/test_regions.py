@@ -7,13 +7,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from streams.domain.model import Article, Evidence, RegionResult
 from streams.domain.regions import RegionClassifier
 from streams.domain.regions.ambiguity import is_title_case
 from streams.domain.regions.classifier import credits_start, dateline_end
-from streams.domain.regions.gazetteer import fold
+from streams.domain.regions.gazetteer import PAIR_TABLE, fold
+from streams.domain.regions.matching import mark
 
 pytestmark = pytest.mark.unit
 
@@ -497,3 +501,12 @@ def test_credits_and_lists_of_bystanders_are_discounted(rc: RegionClassifier) ->
     )
     assert reuters[credits_start(reuters) :].startswith("(Reporting by")
     assert credits_start("No credits here.") == len("No credits here.")
+
+
+@given(st.binary(max_size=64) | st.text(alphabet="aZ .,-\n\x00?M", max_size=64).map(str.encode))
+@example(b"")
+@example(b"N. Korea")
+def test_mark_is_the_pair_table_over_each_byte_and_the_next(data: bytes) -> None:
+    """The compiled loop gives what the table gives over the padded buffer's overlapping byte pairs."""
+    padded = np.frombuffer(b" " + data + b"  ", dtype=np.uint8).astype(np.intp)
+    assert mark(data) == PAIR_TABLE[padded[:-1] | padded[1:] << 8].tobytes()

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from streams.domain.model import REQUIRED_THREAT_TYPES, SEVERITY_LEVELS, Article, ThreatResult
-from streams.domain.threats import TaxonomyError, ThreatClassifier, ThreatTaxonomy
+from streams.domain.threats import TaxonomyError, ThreatClassifier, ThreatTaxonomy, matcher
 from streams.domain.threats.casualties import PATTERNS, find_casualties
 
 pytestmark = pytest.mark.unit
@@ -431,6 +433,29 @@ def test_casualty_patterns() -> None:
     assert not find_casualties("he was killed in 2014 during the war")
 
 
+_CASUALTY_TEXT = st.lists(
+    st.sampled_from(
+        ["at least", "12", "1,200", "three", "dozens", "people", "soldiers", "were", "have been", "killed",
+         "killing", "dead", "died", "wounded", "injuring", "death toll", "rose to", "in", "2014", "the",
+         "village", ",", ".", "-", "(", "\n", "killed_", "\u2014"]
+    ),
+    max_size=60,
+).map(" ".join)  # fmt: skip
+
+
+@given(_CASUALTY_TEXT)
+@example("5 killed 3 wounded killing 4, death toll rose to 9")
+def test_casualties_near_the_matched_words_are_those_of_the_whole_text(text: str) -> None:
+    """Each pattern runs only where it can match (ending or starting at a casualty word the matcher
+    found): on ASCII copy that finds what scanning the whole text finds."""
+    tc = ThreatClassifier.default()
+    hay = matcher.Haystack.of(text)
+    scan = tc._matcher.new_scan()
+    tc._matcher.scan(hay, matcher.BODY, scan)
+    near = [(hay.char_offset(s), hay.char_offset(e)) for _, s, e in scan.triggers]
+    assert find_casualties(hay.low, near) == find_casualties(hay.low)
+
+
 @pytest.mark.parametrize(
     "adversarial",
     [
@@ -468,3 +493,38 @@ def test_taxonomy_without_a_required_type_is_rejected() -> None:
     del raw["types"]["coup"]
     with pytest.raises(TaxonomyError, match="missing required threat types: coup"):
         ThreatTaxonomy.from_dict(raw)
+
+
+_HAYSTACK_TEXT = st.text(
+    st.sampled_from(
+        [
+            *"aZ 7.,-'\n\t",
+            "\u2019",
+            "\u201c",
+            "\u2014",
+            "\u00a0",
+            "\u00e9",
+            "\u0130",
+            "\u00c9",
+            "\u3000",
+            "\u00b7",
+        ]
+    ),
+    max_size=40,
+)
+
+
+@given(_HAYSTACK_TEXT)
+@example("Seoul\u2019s \u201cmissile\u201d test \u2014 N. Korea")
+@example("\u0130stanbul BOMBING")
+def test_haystack_is_the_lowercased_punctuation_free_field(text: str) -> None:
+    """The ASCII fast path and the present-punctuation path give what lower-then-replace-all gives."""
+    low = matcher.lower_same_length(text)
+    enc = low.encode()
+    for ch in "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2032\u00b7\u2022\u3000":
+        enc = enc.replace(ch.encode(), b" " * len(ch.encode()))
+    hay = matcher.Haystack.of(text)
+    assert hay.data == b" " + enc.translate(matcher._BYTE_TABLE) + b" "
+    assert hay.low == low
+    assert hay.ascii == text.isascii()
+    assert [hay.char_offset(len(low[:k].encode())) for k in range(len(low) + 1)] == list(range(len(low) + 1))

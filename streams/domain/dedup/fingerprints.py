@@ -351,9 +351,6 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
     return out
 
 
-_HEX_DIGITS: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
 def _lines(values: U64, prefixes: tuple[str, ...]) -> list[str]:
     """``prefixes[j] + hex(values[i, j])`` for every row ``i`` and column ``j``, flat, row by row, the
     hex spelled as ``bytes.hex()`` spells the little-endian bytes.
@@ -361,29 +358,24 @@ def _lines(values: U64, prefixes: tuple[str, ...]) -> list[str]:
     Built as one ASCII buffer that a single ``split`` cuts into strings: per key slicing and
     concatenating in Python cost ~3 us an article (measured) for the 16 band keys alone.
     """
-    n, m = values.shape
-    template, hex_columns = _line_layout(prefixes)
-    raw = np.ascontiguousarray(values, dtype="<u8").view(np.uint8).reshape(n, m, 8)
-    digits = np.empty((n, m, 16), dtype=np.uint8)
-    digits[:, :, 0::2] = _HEX_DIGITS[raw >> 4]
-    digits[:, :, 1::2] = _HEX_DIGITS[raw & 15]
-    rows = np.empty((n, template.size), dtype=np.uint8)
-    rows[:] = template
-    rows[:, hex_columns] = digits.reshape(n, m * 16)
-    return rows.tobytes().decode("ascii").split("\n")[:-1] if n else []
+    if not values.shape[0]:
+        return []
+    template, starts = _line_layout(prefixes)
+    rows: npt.NDArray[np.uint8] = kernel.hex_rows(values, template, starts)
+    return rows.tobytes().decode("ascii").split("\n")[:-1]
 
 
 @functools.cache
-def _line_layout(prefixes: tuple[str, ...]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.intp]]:
-    """One row's bytes (``<prefix j><16 hex digits>\\n`` for each j, digits as placeholders) and the
-    columns of its digits."""
+def _line_layout(prefixes: tuple[str, ...]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """One row's bytes (``<prefix j><16 hex digits>\\n`` for each j, digits as placeholders) and where
+    each value's digits start."""
     row = bytearray()
-    columns: list[int] = []
+    starts: list[int] = []
     for prefix in prefixes:
         row += prefix.encode("ascii")
-        columns.extend(range(len(row), len(row) + 16))
+        starts.append(len(row))
         row += b"0" * 16 + b"\n"
-    return np.frombuffer(bytes(row), dtype=np.uint8), np.array(columns, dtype=np.intp)
+    return np.frombuffer(bytes(row), dtype=np.uint8), np.array(starts, dtype=np.int64)
 
 
 # Compile the kernel (or load it from numba's cache) at import, not in the first article's latency.

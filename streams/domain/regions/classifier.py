@@ -213,20 +213,24 @@ _EMPTY: Final = RegionResult((), None, ())
 def _distinct_evidence(text: str, off: int, hits: list[Hit], indices: list[int]) -> tuple[Evidence, ...]:
     """The first mention of each distinct name per field, up to ``MAX_EVIDENCE``: "Pyongyang" five times
     over says less than "North Korea", "Pyongyang", "KCNA"."""
-    seen: set[tuple[bool, str]] = set()
+    in_title: set[str] = set()
+    in_body: set[str] = set()
     out: list[Evidence] = []
     for k in indices:
         start, end, _ = hits[k]
-        in_title = start < off
         name = text[start:end]
-        if (in_title, name) not in seen:
-            seen.add((in_title, name))
-            if in_title:
-                out.append(_evidence("title", start, end, name))
-            else:
-                out.append(_evidence("body", start - off, end - off, name))
-            if len(out) == MAX_EVIDENCE:
-                break
+        if start < off:
+            if name in in_title:
+                continue
+            in_title.add(name)
+            out.append(_evidence("title", start, end, name))
+        else:
+            if name in in_body:
+                continue
+            in_body.add(name)
+            out.append(_evidence("body", start - off, end - off, name))
+        if len(out) == MAX_EVIDENCE:
+            break
     return tuple(out)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from streams.domain.regions.gazetteer import (
     CHECK_AMBIGUOUS,
@@ -27,13 +28,13 @@ from streams.domain.regions.gazetteer import (
     FormIndex,
     Gazetteer,
 )
+from streams.domain.regions.kernel import mark_pairs
 
 #: ``(start, end, entry)`` with ``str`` indices into the scanned text; tuples because thousands of
 #: these are built per second.
 Hit = tuple[int, int, Entry]
 
 _SEPARATOR_MAX: Final = 0x20  # spaces, MARK and JOIN; folded letters and digits are all above
-_PAIRS: Final = np.dtype("<u2")
 #: Between title and body; the space lets the body's first word be marked as capitalised.
 _JOINER: Final = JOIN_CHAR + " "
 
@@ -41,10 +42,9 @@ _JOINER: Final = JOIN_CHAR + " "
 def mark(data: bytes) -> bytes:
     """The buffer the automata scan: ``out[k + 1]`` is ``data[k]`` folded and marked, with a separator at
     each end. Each output byte depends on a byte and the next one, so one table lookup per overlapping
-    byte pair (a 2-byte view with a 1-byte stride) does folding and marking at once."""
-    padded = b" " + data + b"  "
-    pairs = np.ndarray((len(padded) - 1,), dtype=_PAIRS, buffer=padded, strides=(1,))
-    return PAIR_TABLE.take(pairs).tobytes()
+    byte pair does folding and marking at once (compiled: :func:`kernel.mark_pairs`)."""
+    out: npt.NDArray[np.uint8] = mark_pairs(data, PAIR_TABLE)
+    return out.tobytes()
 
 
 class ScannedArticle:
@@ -133,3 +133,7 @@ def _leftmost_longest(hits: list[Hit]) -> list[Hit]:
             out.append(hit)
             last_end = hit[1]
     return out
+
+
+# Compile the kernel (or load it from numba's cache) at import, not in the first article's latency.
+mark(b"Warm up")

@@ -8,6 +8,7 @@ only on fields where the matcher already found a casualty word.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _NUMBER_WORDS: dict[str, int] = {
@@ -110,38 +111,55 @@ def _parse_number(raw: str) -> int:
     return int(raw.replace(",", "")) if raw[0].isdigit() else _NUMBER_WORDS[raw]
 
 
-#: How far before / after a casualty word a count phrase can start / end ("at least 1,200 of the
-#: villagers were killed": the count comes first; "killing at least 1,200": it follows).
+#: How far before a casualty word a count phrase can start ("at least 1,200 of the villagers were
+#: killed": the longest the pattern allows is ~100 characters).
 _BEFORE = 120
-_AFTER = 80
 
 
 def find_casualties(lowered: str, near: list[tuple[int, int]] | None = None) -> list[CasualtyCount]:
     """All casualty counts in an already lowercased text (indices are those of the text).
 
-    With ``near`` (character spans of casualty words found by the matcher) the regexes run only on
-    windows around those words: every count phrase contains one, and scanning a 3 KB body from every
-    word boundary costs far more than the rest of classification.
+    With ``near`` (character spans of the casualty words the matcher found) each pattern runs only
+    where it can match: a count-then-harm phrase ends at one of those words, so it is searched for in
+    the ``_BEFORE`` characters up to each; a harm-then-count phrase starts at one, so it is tried
+    there alone. Scanning a 3 KB body from every word boundary costs more than the rest of
+    classification, and even windows around each word cost ~70k instructions an article that has any.
     """
-    if near is None:
-        ranges = [(0, len(lowered))]
-    else:
-        ranges = []
-        for s, e in sorted(near):
-            lo, hi = max(0, s - _BEFORE), e + _AFTER
-            if ranges and lo <= ranges[-1][1]:
-                ranges[-1] = (ranges[-1][0], max(hi, ranges[-1][1]))
-            else:
-                ranges.append((lo, hi))
     found: list[CasualtyCount] = []
-    for pattern in PATTERNS:
-        for m in (m for lo, hi in ranges for m in pattern.finditer(lowered, lo, hi)):
-            raw = m.group("n")
-            count = _parse_number(raw)
-            # A bare four-digit 19xx/20xx is almost always a year ("killed in 2014 ..."), not a count.
-            if raw.isdigit() and len(raw) == 4 and 1900 <= count <= 2100:
-                continue
-            verb = m.group("v")
-            wounded = verb.startswith(("wound", "injur"))
-            found.append(CasualtyCount(m.start(), m.end(), count, wounded))
+    if near is None:
+        _collect(found, COUNT_THEN_HARM.finditer(lowered))
+        _collect(found, HARM_THEN_COUNT.finditer(lowered))
+        return found
+    words = sorted(near)
+    windows: list[tuple[int, int]] = []
+    for s, e in words:
+        # One character past the word, so ``\b`` after it sees what really follows.
+        lo, hi = max(0, s - _BEFORE), e + 1
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
+        else:
+            windows.append((lo, hi))
+    _collect(found, (m for lo, hi in windows for m in COUNT_THEN_HARM.finditer(lowered, lo, hi)))
+    starts: list[re.Match[str]] = []
+    taken = -1
+    for s, _ in words:
+        if s < taken:  # inside the previous phrase, as ``finditer`` would skip it
+            continue
+        m = HARM_THEN_COUNT.match(lowered, s)
+        if m is not None:
+            starts.append(m)
+            taken = m.end()
+    _collect(found, starts)
     return found
+
+
+def _collect(found: list[CasualtyCount], matches: Iterable[re.Match[str]]) -> None:
+    for m in matches:
+        raw = m.group("n")
+        count = _parse_number(raw)
+        # A bare four-digit 19xx/20xx is almost always a year ("killed in 2014 ..."), not a count.
+        if raw.isdigit() and len(raw) == 4 and 1900 <= count <= 2100:
+            continue
+        verb = m.group("v")
+        wounded = verb.startswith(("wound", "injur"))
+        found.append(CasualtyCount(m.start(), m.end(), count, wounded))
