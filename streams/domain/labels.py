@@ -63,9 +63,10 @@ class Labels:
         object.__setattr__(self, "severity", severity)
         object.__setattr__(self, "taxonomy_version", taxonomy_version)
 
-    @classmethod
-    def of(cls, regions: RegionResult, threats: ThreatResult) -> Labels:
-        return cls(
+    @staticmethod
+    def of(regions: RegionResult, threats: ThreatResult) -> Labels:
+        # ``Labels(...)``, not ``cls(...)``: compiled, a direct constructor call, not argument parsing.
+        return Labels(
             [_label(c.code, "code", c.name, c.score, c.evidence) for c in regions.countries],
             regions.primary_country,
             list(regions.regions),

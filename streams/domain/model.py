@@ -6,7 +6,6 @@ documents described in ``schemas/``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -128,34 +127,6 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "start": self.start, "end": self.end, "text": self.text}
-
-
-def _evidence_factory() -> Callable[[Field, int, int, str], Evidence]:
-    """Build ``Evidence`` through its slot descriptors: half the cost of the frozen dataclass
-    ``__init__`` (``object.__setattr__`` per field), and each classification builds dozens.
-
-    Falls back to the constructor if the dataclass ever gains fields or loses its slots.
-    """
-    if getattr(Evidence, "__slots__", None) != ("field", "start", "end", "text"):
-        return Evidence
-    new = object.__new__
-    slots: dict[str, Any] = dict(vars(Evidence))
-    set_field, set_start = slots["field"].__set__, slots["start"].__set__
-    set_end, set_text = slots["end"].__set__, slots["text"].__set__
-
-    def make(field: Field, start: int, end: int, text: str) -> Evidence:
-        ev: Evidence = new(Evidence)
-        set_field(ev, field)
-        set_start(ev, start)
-        set_end(ev, end)
-        set_text(ev, text)
-        return ev
-
-    return make
-
-
-#: ``new_evidence(field, start, end, text)`` equals ``Evidence(...)``, built faster (hot path).
-new_evidence = _evidence_factory()
 
 
 @dataclass(slots=True, frozen=True, init=False)

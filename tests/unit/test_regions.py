@@ -471,15 +471,6 @@ def test_wire_sample_countries(rc: RegionClassifier, sample: dict[str, Any]) -> 
     assert_spans_exact(article, result)
 
 
-def test_fast_evidence_equals_constructor() -> None:
-    from streams.domain.regions.classifier import _evidence
-
-    fast = _evidence("body", 3, 8, "Seoul")
-    assert fast == Evidence("body", 3, 8, "Seoul")
-    assert fast.to_dict() == {"field": "body", "start": 3, "end": 8, "text": "Seoul"}
-    assert hash(fast) == hash(Evidence("body", 3, 8, "Seoul"))
-
-
 def test_all_caps_abbreviations_need_capitals(rc: RegionClassifier) -> None:
     assert codes(classify(rc, "Report", "TASS said the talks ended. Tass later corrected it.")) == ["RU"]
     assert classify(rc, "Report", "The kcna of it all; pla and idf are typos here.").countries == ()

@@ -107,9 +107,12 @@ def _is_capital_or_digit(byte: Any) -> bool:
 @compiled()
 def _hash_words(buf: Any, i: int, end: int, words: Any, wstart: Any, wlen: Any, nw: int) -> int:
     """Appends the words of ``buf[i:end]`` (runs of word bytes, mapped by ``WORD_BYTES`` and hashed
-    as ``sum(byte[j] * POLY**j)``) at ``nw``; returns the new count."""
+    as ``sum(byte[j] * POLY**j)``) at ``nw``; returns the new count.
+
+    Indexes are cast to unsigned: for a signed one numba emits a negative-index wraparound on every
+    access, three more instructions for each byte of the text (measured -7% of the kernel's)."""
     while i < end:
-        c = WORD_BYTES[buf[i]]
+        c = WORD_BYTES[buf[np.uintp(i)]]
         if c == 0:
             i += 1
             continue
@@ -122,10 +125,11 @@ def _hash_words(buf: Any, i: int, end: int, words: Any, wstart: Any, wlen: Any, 
             i += 1
             if i == end:
                 break
-            c = WORD_BYTES[buf[i]]
-        words[nw] = h
-        wstart[nw] = s
-        wlen[nw] = i - s
+            c = WORD_BYTES[buf[np.uintp(i)]]
+        at = np.uintp(nw)
+        words[at] = h
+        wstart[at] = s
+        wlen[at] = i - s
         nw += 1
     return nw
 

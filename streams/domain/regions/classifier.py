@@ -10,7 +10,7 @@ import functools
 import re
 from typing import Final
 
-from streams.domain.model import Article, CountryLabel, Evidence, RegionResult, new_evidence
+from streams.domain.model import Article, CountryLabel, Evidence, RegionResult
 from streams.domain.regions.ambiguity import resolve
 from streams.domain.regions.gazetteer import Gazetteer, build_gazetteer
 from streams.domain.regions.matching import Hit, scan_article
@@ -223,18 +223,15 @@ def _distinct_evidence(text: str, off: int, hits: list[Hit], indices: list[int])
             if name in in_title:
                 continue
             in_title.add(name)
-            out.append(_evidence("title", start, end, name))
+            out.append(Evidence("title", start, end, name))
         else:
             if name in in_body:
                 continue
             in_body.add(name)
-            out.append(_evidence("body", start - off, end - off, name))
+            out.append(Evidence("body", start - off, end - off, name))
         if len(out) == MAX_EVIDENCE:
             break
     return tuple(out)
-
-
-_evidence = new_evidence
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from bisect import bisect_left
 from functools import cache
 from pathlib import Path
 
-from streams.domain.model import Article, Evidence, Field, Severity, ThreatLabel, ThreatResult, new_evidence
+from streams.domain.model import Article, Evidence, Field, Severity, ThreatLabel, ThreatResult
 from streams.domain.threats.casualties import CasualtyCount, find_casualties
 from streams.domain.threats.matcher import BODY, FIELDS, TITLE, Event, Haystack, PhraseMatcher, Scan
 from streams.domain.threats.severity import NO_SEVERITY, assess
@@ -311,14 +311,11 @@ def _evidence(
     hay = hays[fld]
     if not hay.ascii:
         start, end = hay.char_offset(start), hay.char_offset(end)
-    return _new_evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
+    return Evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
 
 
 def _char_evidence(texts: tuple[str, str], fld: int, start: int, end: int) -> Evidence:
-    return _new_evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
-
-
-_new_evidence = new_evidence
+    return Evidence(_FIELD_NAMES[fld], start, end, texts[fld][start:end])
 
 
 @cache

@@ -138,11 +138,12 @@ class Haystack:
         self.utf8 = utf8
         self.lowered = lowered
 
-    @classmethod
-    def of(cls, text: str) -> Haystack:
+    @staticmethod
+    def of(text: str) -> Haystack:
+        # ``Haystack(...)``, not ``cls(...)``: compiled, a direct constructor call, not argument parsing.
         if text.isascii():  # most wire copy: one translate, and the lowercased str only if asked for
             enc = text.encode()
-            return cls(text, b" " + enc.translate(_ASCII_TABLE) + b" ", True, enc, None)
+            return Haystack(text, b" " + enc.translate(_ASCII_TABLE) + b" ", True, enc, None)
         low = lower_same_length(text)
         utf8 = enc = low.encode()
         # Replace only the punctuation present: its characters are found by deleting the ASCII bytes,
@@ -150,7 +151,7 @@ class Haystack:
         for ch in _UNICODE_PUNCT.intersection(utf8.translate(None, _ASCII_BYTES).decode()):
             sequence = ch.encode()
             enc = enc.replace(sequence, b" " * len(sequence))
-        return cls(text, b" " + enc.translate(_BYTE_TABLE) + b" ", False, utf8, low)
+        return Haystack(text, b" " + enc.translate(_BYTE_TABLE) + b" ", False, utf8, low)
 
     @property
     def low(self) -> str:
