@@ -216,9 +216,10 @@ def fingerprint_batch(
         sig = sigs[a]
         span = size if c >= size else c  # a text shorter than a shingle is one shingle of all its words
         for p0 in range(beg, nw - span + 1):
-            x = words[p0] * K[0]
+            at = np.uintp(p0)  # unsigned: see _hash_words
+            x = words[at] * K[0]
             for j in range(1, span):
-                x += words[p0 + j] * K[j & 3]
+                x += words[at + np.uintp(j)] * K[j & 3]
             x = _mix(x)
             b = x >> bin_shift
             sig[b] = min(sig[b], x)  # a store, not a branch: which bin falls is unpredictable
@@ -229,10 +230,12 @@ def fingerprint_batch(
         wsig = wsigs64[a]
         m = 0
         kept = 0
-        for w in range(beg, nw):
+        for w_ in range(beg, nw):
+            w = np.uintp(w_)
             word = words[w]
+            start = np.uintp(wstart[w])
             top = word >> FILTER_SHIFT
-            first = buf[wstart[w]]
+            first = buf[start]
             if (wlen[w] >= min_salient_len or 48 <= first <= 57) and not (
                 stop_filter[top] and _contains(stop, word)
             ):
@@ -241,8 +244,8 @@ def fingerprint_batch(
                 wsig[b] = min(wsig[b], x)
                 m += 1
             if (
-                _is_capital_or_digit(cased[wstart[w]])
-                and wstart[w] - bounds[a] < fact_limits[a]
+                wstart[w] - bounds[a] < fact_limits[a]  # the lead only: a predictable test first
+                and _is_capital_or_digit(cased[start])
                 and not (fact_stop_filter[top] and _contains(fact_stop, word))
             ):
                 kept = _keep_fact(facts[a], fact_len, kept, word, wlen[w])
