@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Final
 
-#: Paths relative to the project root. The numba kernel (dedup/kernel.py) is compiled by numba
-#: instead; the package ``__init__`` files and offline tools (evaluation.py) gain nothing.
+#: Paths relative to the project root. The numba kernels (dedup/kernel.py, regions/kernel.py, and
+#: jit.py that compiles them) are compiled by numba instead; the package ``__init__`` files and
+#: offline tools (evaluation.py) gain nothing.
 COMPILED_SOURCES: Final = (
     "streams/domain/model.py",
     "streams/domain/ingest.py",

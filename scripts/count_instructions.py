@@ -1,0 +1,62 @@
+"""Instructions the in-process pipeline executes per article, counted by callgrind: deterministic.
+
+Timing on this VM drifts by ±25% between runs minutes apart, which hides the 1-3% a typical change
+is worth; an instruction count does not drift, and callgrind says where the instructions go. Only
+``process_batch`` is counted: instrumentation is switched on after the imports, the classifiers'
+construction and a 300-article warm-up (under valgrind those take ~1 min; counting them would take
+far longer).
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no \\
+        --callgrind-out-file=/tmp/cg.out .venv/bin/python scripts/count_instructions.py 1000
+    callgrind_annotate --inclusive=yes /tmp/cg.out | grep CPyDef_ | head -40
+
+The total is the ``I refs`` line valgrind prints at exit; divide by the article count. Instructions
+are not time (cache misses are not in them), so confirm a real gain with concurrent timing pairs
+(docs/benchmarks.md) once the count says where to look.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from streams import native
+from streams.bench.corpus import articles
+from streams.domain.pipeline import Pipeline
+from streams.domain.subscriptions import load_subscriptions
+from streams.service.worker import freeze_startup_heap
+
+WARMUP = 300
+BATCH = 64
+
+
+def instrument(on: bool) -> None:
+    """Switch callgrind's instrumentation of this process (a no-op outside valgrind)."""
+    if "vgpreload" not in os.environ.get("LD_PRELOAD", ""):  # valgrind preloads its own library
+        return
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    records = list(articles(n + WARMUP))
+    pipeline = Pipeline(subscriptions=load_subscriptions())
+    freeze_startup_heap()
+    pipeline.process_batch(
+        [(raw, {"topic": "warmup", "partition": 0, "offset": i}) for i, raw in enumerate(records[:WARMUP])]
+    )
+    batches = [
+        [(raw, {"topic": "count", "partition": 0, "offset": start + i}) for i, raw in enumerate(chunk)]
+        for start in range(WARMUP, len(records), BATCH)
+        for chunk in [records[start : start + BATCH]]
+    ]
+    print(f"{n} articles; domain core: {native.describe()}", flush=True)
+    instrument(True)
+    for batch in batches:
+        pipeline.process_batch(batch)
+    instrument(False)
+
+
+if __name__ == "__main__":
+    main()
