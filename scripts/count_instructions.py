@@ -22,13 +22,7 @@ import subprocess
 import sys
 
 from streams import native
-from streams.bench.corpus import articles
-from streams.domain.pipeline import Pipeline
-from streams.domain.subscriptions import load_subscriptions
-from streams.service.worker import freeze_startup_heap
-
-WARMUP = 300
-BATCH = 64
+from streams.bench.inprocess import warmed
 
 
 def instrument(on: bool) -> None:
@@ -40,17 +34,7 @@ def instrument(on: bool) -> None:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    records = list(articles(n + WARMUP))
-    pipeline = Pipeline(subscriptions=load_subscriptions())
-    freeze_startup_heap()
-    pipeline.process_batch(
-        [(raw, {"topic": "warmup", "partition": 0, "offset": i}) for i, raw in enumerate(records[:WARMUP])]
-    )
-    batches = [
-        [(raw, {"topic": "count", "partition": 0, "offset": start + i}) for i, raw in enumerate(chunk)]
-        for start in range(WARMUP, len(records), BATCH)
-        for chunk in [records[start : start + BATCH]]
-    ]
+    pipeline, batches = warmed(n)  # the in-process bench's set-up: warm-up, frozen heap, batches of 64
     print(f"{n} articles; domain core: {native.describe()}", flush=True)
     instrument(True)
     for batch in batches:

@@ -35,13 +35,12 @@ class Throughput:
         return self.articles / self.seconds if self.seconds else 0.0
 
 
-def throughput(n: int, warmup: int = 300) -> Throughput:
-    """CPU time of ``Pipeline.process_batch`` over ``n`` corpus articles (classifiers warm first),
-    with the startup heap frozen as the worker freezes it.
+Records = list[tuple[bytes, dict[str, Any]]]
 
-    Keep ``n`` within one pass over the real-news source (~4,500 records): past it the corpus makes
-    new stories by rewriting words, which is right for memory runs but not for timing classifiers.
-    """
+
+def warmed(n: int, warmup: int = 300) -> tuple[Pipeline, list[Records]]:
+    """A pipeline that has processed ``warmup`` corpus records, with the startup heap frozen as the
+    worker freezes it, and the next ``n`` records in batches of ``BATCH``."""
     records = list(articles(n + warmup))
     pipeline = Pipeline(subscriptions=load_subscriptions())
     freeze_startup_heap()
@@ -53,6 +52,17 @@ def throughput(n: int, warmup: int = 300) -> Throughput:
         for start in range(warmup, len(records), BATCH)
         for chunk in [records[start : start + BATCH]]
     ]
+    return pipeline, batches
+
+
+def throughput(n: int, warmup: int = 300) -> Throughput:
+    """CPU time of ``Pipeline.process_batch`` over ``n`` corpus articles (classifiers warm first),
+    with the startup heap frozen as the worker freezes it.
+
+    Keep ``n`` within one pass over the real-news source (~4,500 records): past it the corpus makes
+    new stories by rewriting words, which is right for memory runs but not for timing classifiers.
+    """
+    pipeline, batches = warmed(n, warmup)
     outcomes: Counter[str] = Counter()
     stages: defaultdict[str, float] = defaultdict(float)
     elapsed = 0.0
