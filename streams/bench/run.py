@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ from streams.bench.inprocess import throughput
 
 #: Timed in-process runs (a fresh pipeline each); the median is the reported figure.
 INPROCESS_RUNS = 7
+#: End-to-end rounds (every target drains once a round); the medians are the reported figures.
+E2E_ROUNDS = 3
 
 
 def add_bench_parser(sub: Any) -> None:
@@ -25,11 +28,24 @@ def add_bench_parser(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a short run (< 60 s) for smoke checks")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.add_argument(
+        "--rounds",
+        type=_positive,
+        default=None,
+        help=f"end-to-end rounds, each target draining once a round (default {E2E_ROUNDS}; --quick: 1)",
+    )
+    p.add_argument(
         "--modes",
         default="inprocess,e2e,memory",
         help="comma-separated: inprocess, e2e (with baselines), memory",
     )
     p.set_defaults(func=cmd_bench)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def machine() -> dict[str, Any]:
@@ -124,16 +140,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rates = (500.0,) if args.quick else (100.0, 500.0, 2_000.0)
         seconds = 2.0 if args.quick else 10.0
         pool = list(articles(n + sum(latency_sizes(rates, seconds))))
-        e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:])
-        result["e2e_articles_per_s"] = e2e["wirewatch_per_s"]
-        result["raw_aiokafka_per_s"] = e2e["raw_aiokafka_per_s"]
-        result["faust_passthrough_per_s"] = e2e["faust_passthrough_per_s"]
+        rounds = args.rounds or (1 if args.quick else E2E_ROUNDS)
+        e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:], rounds=rounds)
+        result.update(e2e_summary(e2e["rounds"]))
         result["latency"] = e2e["latency"]
         result["p99_ms_at_500"] = next((x["p99_ms"] for x in e2e["latency"] if x["rate"] == 500.0), None)
-        result["ratio_vs_raw_aiokafka"] = round(e2e["wirewatch_per_s"] / e2e["raw_aiokafka_per_s"], 3)
-        result["ratio_vs_faust_passthrough"] = round(
-            e2e["wirewatch_per_s"] / e2e["faust_passthrough_per_s"], 3
-        )
     if "memory" in modes and not args.quick:
         memory = [memory_run(100_000), memory_run(1_000_000)]
         result["memory_runs"] = memory
@@ -144,6 +155,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(render(result))
     return 0
+
+
+def e2e_summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
+    """Per target the median drain rate over the rounds; per baseline the median of the per-round
+    ratios (Wirewatch against the baseline drained in the same round, within a minute of it)."""
+    out: dict[str, Any] = {"e2e_rounds": rounds}
+    for name, key in (
+        ("wirewatch", "e2e_articles_per_s"),
+        ("raw_aiokafka", "raw_aiokafka_per_s"),
+        ("faust_passthrough", "faust_passthrough_per_s"),
+    ):
+        out[key] = round(statistics.median(r[name] for r in rounds), 1)
+    for name in ("raw_aiokafka", "faust_passthrough"):
+        out[f"ratio_vs_{name}"] = round(statistics.median(r["wirewatch"] / r[name] for r in rounds), 3)
+    return out
 
 
 def render(result: dict[str, Any]) -> str:
@@ -165,13 +191,23 @@ def render(result: dict[str, Any]) -> str:
         stages = ", ".join(f"{k} {v:.0f}" for k, v in result["inprocess_stage_us"].items())
         lines.append(f"  per stage (µs/article): {stages}")
     if result["e2e_articles_per_s"] is not None:
-        lines.append(f"end to end (Wirewatch)   {result['e2e_articles_per_s']:>10,.0f} articles/s")
+        rounds = result["e2e_rounds"]
+        of = f"median of {len(rounds)} rounds" if len(rounds) > 1 else "one round"
+        lines.append(f"end to end (Wirewatch)   {result['e2e_articles_per_s']:>10,.0f} articles/s ({of})")
         lines.append(f"raw aiokafka passthrough {result['raw_aiokafka_per_s']:>10,.0f} records/s")
         lines.append(f"Faust passthrough agent  {result['faust_passthrough_per_s']:>10,.0f} records/s")
         lines.append(
             f"  ratio Wirewatch / raw aiokafka {result['ratio_vs_raw_aiokafka']:.2f},"
             f" / Faust passthrough {result['ratio_vs_faust_passthrough']:.2f}"
+            + (" (medians of the per-round ratios)" if len(rounds) > 1 else "")
         )
+        if len(rounds) > 1:
+            lines.extend(
+                f"  round {i}: Wirewatch {r['wirewatch']:,.0f}, raw {r['raw_aiokafka']:,.0f},"
+                f" Faust {r['faust_passthrough']:,.0f}/s; ratio to Faust"
+                f" {r['wirewatch'] / r['faust_passthrough']:.2f}"
+                for i, r in enumerate(rounds, 1)
+            )
         lines.extend(
             f"latency at {x['rate']:>6,.0f}/s: p50 {x['p50_ms']:.0f} ms, p95 {x['p95_ms']:.0f} ms,"
             f" p99 {x['p99_ms']:.0f} ms  (n={x['n']})"

@@ -51,6 +51,12 @@ def test_quick_bench_measures_every_target_through_the_broker(kafka_bootstrap: s
     (run,) = result["latency"]
     assert run["rate"] == 500.0 and run["n"] == 1000  # every offered record came out, none lost
     assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] == result["p99_ms_at_500"]
+    (only,) = result["e2e_rounds"]  # --quick: one round, every target drained once
+    assert only == {
+        "raw_aiokafka": result["raw_aiokafka_per_s"],
+        "faust_passthrough": result["faust_passthrough_per_s"],
+        "wirewatch": result["e2e_articles_per_s"],
+    }
     assert result["ratio_vs_faust_passthrough"] == pytest.approx(
         result["e2e_articles_per_s"] / result["faust_passthrough_per_s"], abs=1e-3
     )
