@@ -328,31 +328,39 @@ def run(
     seconds: float,
     fresh: Sequence[bytes],
     rounds: int = 1,
+    every_round: float = 500.0,
 ) -> dict[str, Any]:
     """Saturation throughput of the baselines and Wirewatch over ``records``, ``rounds`` times, each
-    round on fresh topics and groups; then, on the last round's warm Wirewatch worker, latency at each
-    offered load over ``fresh`` records (other stories than ``records``: repeats would be exact
-    duplicates, cheaper than what a live wire sends).
+    round on fresh topics and groups; then, on each round's warm Wirewatch worker, latency at the
+    ``every_round`` load, and on the last round's at each of ``rates``, over ``fresh`` records (other
+    stories than ``records``: repeats would be exact duplicates, cheaper than what a live wire sends).
 
     Rounds alternate the order (baselines first, then Wirewatch first): this VM has slow phases of a
     minute or more (fresh memory costs ~10x more to fault in, for the worker and the broker alike), and
-    one target drained in a slow phase and the others in a fast one gave ratios from 0.59 to 1.44. The
-    three targets of a round run within a minute of each other, so per-round ratios compare like with
-    like; ``run.py`` reports their median."""
-    result: dict[str, Any] = {"rounds": [], "latency": []}
+    one target drained in a slow phase and the others in a fast one gave ratios from 0.59 to 1.44.
+    The three targets of a round run within a minute of each other, so per-round ratios compare like
+    with like; ``run.py`` reports their median, and the median of the rounds' p99 at ``every_round``.
+    """
+    result: dict[str, Any] = {"rounds": [], "latency": [], "latency_rounds": []}
     with local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-bench-logs-") as logs:
         log_dir = Path(logs)
         for r in range(rounds):
+            last = r == rounds - 1
             *others, wirewatch = targets(bootstrap)  # new topics and groups every round
             order = [*others, wirewatch] if r % 2 == 0 else [wirewatch, *reversed(others)]
             drained: dict[str, float] = {}
             for target in order:
-                if target is wirewatch and r == rounds - 1:
-                    drained[target.name] = _drain_then_latency(
-                        bootstrap, target, records, rates, seconds, fresh, log_dir, result["latency"]
-                    )
-                else:
+                if target is not wirewatch:
                     drained[target.name] = saturation(bootstrap, target, records, log_dir)
+                    continue
+                offered = list(rates) if last else [x for x in rates if x == every_round]
+                runs: list[dict[str, float]] = []
+                drained[target.name] = _drain_then_latency(
+                    bootstrap, target, records, offered, seconds, fresh, log_dir, runs
+                )
+                result["latency_rounds"].extend(x for x in runs if x["rate"] == every_round)
+                if last:
+                    result["latency"] = runs
             result["rounds"].append({name: round(rate, 1) for name, rate in drained.items()})
     return result
 

@@ -144,7 +144,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:], rounds=rounds)
         result.update(e2e_summary(e2e["rounds"]))
         result["latency"] = e2e["latency"]
-        result["p99_ms_at_500"] = next((x["p99_ms"] for x in e2e["latency"] if x["rate"] == 500.0), None)
+        result["latency_500_rounds"] = e2e["latency_rounds"]
+        result["p99_ms_at_500"] = p99_at_500(e2e["latency_rounds"])
     if "memory" in modes and not args.quick:
         memory = [memory_run(100_000), memory_run(1_000_000)]
         result["memory_runs"] = memory
@@ -170,6 +171,12 @@ def e2e_summary(rounds: list[dict[str, float]]) -> dict[str, Any]:
     for name in ("raw_aiokafka", "faust_passthrough"):
         out[f"ratio_vs_{name}"] = round(statistics.median(r["wirewatch"] / r[name] for r in rounds), 3)
     return out
+
+
+def p99_at_500(runs: list[dict[str, float]]) -> float | None:
+    """The median over the rounds of the p99 at 500/s: each round's is one 10 s window on its own warm
+    worker, and a slow phase of this VM under one window sets that window's tail (seen: 41-466 ms)."""
+    return float(statistics.median(x["p99_ms"] for x in runs)) if runs else None
 
 
 def render(result: dict[str, Any]) -> str:
@@ -213,6 +220,10 @@ def render(result: dict[str, Any]) -> str:
             f" p99 {x['p99_ms']:.0f} ms  (n={x['n']})"
             for x in result["latency"]
         )
+        at_500 = result.get("latency_500_rounds", [])
+        if len(at_500) > 1:
+            by_round = ", ".join(f"{x['p99_ms']:.0f}" for x in at_500)
+            lines.append(f"  p99 at 500/s by round: {by_round} ms; median {result['p99_ms_at_500']:.0f} ms")
     lines.extend(
         f"RSS after {run['articles']:>9,} articles: {run['rss_mb']:7.1f} MB (peak {run['peak_rss_mb']:.1f})"
         f"  live dedup entries {run['dedup_entries']:,}"

@@ -49,6 +49,7 @@ def test_quick_bench_measures_every_target_through_the_broker(kafka_bootstrap: s
         assert result[key] > 0, key
     assert result["rss_mb_100k"] is None and result["rss_mb_1m"] is None  # memory mode not asked for
     (run,) = result["latency"]
+    assert result["latency_500_rounds"] == [run]  # one round: its one window is the headline
     assert run["rate"] == 500.0 and run["n"] == 1000  # every offered record came out, none lost
     assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] == result["p99_ms_at_500"]
     (only,) = result["e2e_rounds"]  # --quick: one round, every target drained once

@@ -100,6 +100,11 @@ def test_bench_table_names_the_interpreter_and_every_figure() -> None:
         "ratio_vs_raw_aiokafka": 0.292,
         "ratio_vs_faust_passthrough": 1.1,
         "latency": [{"rate": 500.0, "p50_ms": 12.0, "p95_ms": 30.0, "p99_ms": 45.0, "n": 5000}],
+        "latency_500_rounds": [
+            {"rate": 500.0, "p50_ms": 14.0, "p95_ms": 70.0, "p99_ms": 160.0, "n": 5000},
+            {"rate": 500.0, "p50_ms": 12.0, "p95_ms": 30.0, "p99_ms": 45.0, "n": 5000},
+        ],
+        "p99_ms_at_500": 102.5,
         "memory_runs": [
             {"articles": 100_000, "rss_mb": 381.3, "peak_rss_mb": 381.3, "dedup_entries": 49_000},
         ],
@@ -112,6 +117,7 @@ def test_bench_table_names_the_interpreter_and_every_figure() -> None:
     assert "/ Faust passthrough 1.10 (medians of the per-round ratios)" in table
     assert "round 2: Wirewatch 2,000, raw 8,000, Faust 2,000/s; ratio to Faust 1.00" in table
     assert "latency at    500/s: p50 12 ms, p95 30 ms, p99 45 ms  (n=5000)" in table
+    assert "p99 at 500/s by round: 160, 45 ms; median 102 ms" in table
     assert "RSS after   100,000 articles:   381.3 MB" in table
 
 
@@ -135,3 +141,12 @@ def test_bench_e2e_figures_are_medians_and_ratios_are_paired_by_round() -> None:
     assert summary["ratio_vs_raw_aiokafka"] == 0.2  # per round 0.2, 0.1, 0.275
     one = e2e_summary(rounds[1:2])  # --quick: one round, where both definitions agree
     assert one["ratio_vs_faust_passthrough"] == round(900.0 / 1_000.0, 3)
+
+
+def test_bench_p99_at_500_is_the_median_of_the_rounds() -> None:
+    from streams.bench.run import p99_at_500
+
+    runs = [{"rate": 500.0, "p99_ms": ms} for ms in (466.0, 41.0, 59.0)]
+    assert p99_at_500(runs) == 59.0
+    assert p99_at_500(runs[:1]) == 466.0  # --quick: the one window there is
+    assert p99_at_500([]) is None  # a run that measured no latency at 500/s
