@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streams.domain.dedup import (
@@ -22,6 +22,7 @@ from streams.domain.dedup import (
     fingerprint_many,
     normalise,
 )
+from streams.domain.dedup import fingerprints as F
 from streams.domain.dedup.fingerprints import parse_published
 from streams.domain.model import Article, DedupVerdict
 
@@ -128,6 +129,32 @@ def test_normalise_splits_words_exactly_like_the_unicode_word_regex(title: str, 
     # The byte tables fold ASCII only and keep every non-ASCII byte: reproduce that on the regex side.
     ascii_folded = bytes(c if c >= 128 or chr(c).isalnum() else 32 for c in range(256))
     assert normalise(title, body) == b" ".join(expected.translate(ascii_folded).split())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from("aZ1 .-\u2019\u2014\u00e9\u00c9\u0130\u00d6\u212a\u00a0\u24b6"), max_size=40
+    ),
+    st.text(max_size=40),
+)
+@example("\u00e9t\u00e9 LAUNCH \u2014 \u201cdrills\u201d", "Seoul\u2019s")  # no non-ASCII capital
+@example("\u00c9T\u00c9", "\u0130stanbul")  # non-ASCII capitals; "\u0130" lowercases to two code points
+def test_kernel_buffers_are_those_of_the_lowercased_text(title: str, body: str) -> None:
+    """Text whose non-ASCII characters have no case goes to the kernel as it is (the kernel lowercases
+    ASCII itself): the words and the capitals the kernel sees are those of lowercasing first.
+
+    No capital sigma here: mypyc's ``str.lower`` has no final-sigma rule ("AΣ" gives "aσ" compiled,
+    "aς" interpreted), so the compiled build and this interpreted reference differ on it, before and
+    after the fast path alike."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", f" {title}\n{body} ")
+    cased = re.sub(r"[^\x00-\x7f]", lambda m: m[0] if m[0].isalnum() else " ", text)
+    lower, caps = cased.lower().encode(), cased.encode()
+    if len(caps) != len(lower):
+        caps = bytes(len(lower))
+    assert F._buffers(title, body) == (lower.translate(F._TRANSLATE), caps.translate(F._CAPS))
 
 
 def test_exact_duplicate_of_a_near_duplicate_points_to_the_story() -> None:

@@ -517,6 +517,8 @@ _HAYSTACK_TEXT = st.text(
 @given(_HAYSTACK_TEXT)
 @example("Seoul\u2019s \u201cmissile\u201d test \u2014 N. Korea")
 @example("\u0130stanbul BOMBING")
+@example("\u00e9t\u00e9 LAUNCH \u2014 \u201cdrills\u201d")  # non-ASCII, none of it a capital: the fast path
+@example("\u00c9T\u00c9 launch\u2014")  # a non-ASCII capital: lowercased as a str first
 def test_haystack_is_the_lowercased_punctuation_free_field(text: str) -> None:
     """The ASCII fast path and the present-punctuation path give what lower-then-replace-all gives."""
     low = matcher.lower_same_length(text)

@@ -122,22 +122,31 @@ def _text_bytes(title: str, body: str) -> tuple[bytes, bytes]:
         return raw, raw
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    cased = _spaced_non_word(text)
-    lower = cased.lower().encode("utf-8")
+    # The non-ASCII characters, found by deleting the ASCII bytes of the UTF-8: cheaper than a set
+    # of every character.
+    others = text.encode().translate(None, _ASCII_BYTES).decode()
+    cased = _spaced_non_word(text, others)
     caps = cased.encode("utf-8")
+    if others.lower() == others:
+        # No non-ASCII capital (curly quotes and dashes, the usual case): the kernel lowercases ASCII
+        # itself (WORD_BYTES), so the text is its own case buffer, as ASCII text is.
+        return caps, caps
+    lower = cased.lower().encode("utf-8")
     # Lower-casing can change a text's length (rarely): then it names no facts.
     return lower, caps if len(caps) == len(lower) else bytes(len(lower))
 
 
-def _spaced_non_word(text: str) -> str:
+def _spaced_non_word(text: str, others: str | None = None) -> str:
     """``text`` with every non-ASCII character that is no word character (``[\\W_]``: curly quotes,
-    dashes, no-break spaces) as a space; ASCII separators are left to the byte tables.
+    dashes, no-break spaces) as a space; ASCII separators are left to the byte tables. ``others``: the
+    text's non-ASCII characters, when the caller has them.
 
     Same words as ``re.sub(r"[\\W_]+", " ", text)``, ~15x faster on wire copy: its non-ASCII characters
-    are few and few distinct, so each is tested once (found by deleting the ASCII bytes of the UTF-8,
-    which is cheaper than a set of every character).
+    are few and few distinct, so each is tested once.
     """
-    separators = [ch for ch in set(text.encode().translate(None, _ASCII_BYTES).decode()) if not ch.isalnum()]
+    if others is None:
+        others = text.encode().translate(None, _ASCII_BYTES).decode()
+    separators = [ch for ch in set(others) if not ch.isalnum()]
     if len(separators) > _MAX_REPLACES:  # hostile or exotic text: one linear pass, whatever the count
         return text.translate(dict.fromkeys(map(ord, separators), " "))
     for ch in separators:

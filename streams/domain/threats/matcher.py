@@ -144,14 +144,24 @@ class Haystack:
         if text.isascii():  # most wire copy: one translate, and the lowercased str only if asked for
             enc = text.encode()
             return Haystack(text, b" " + enc.translate(_ASCII_TABLE) + b" ", True, enc, None)
-        low = lower_same_length(text)
-        utf8 = enc = low.encode()
-        # Replace only the punctuation present: its characters are found by deleting the ASCII bytes,
-        # cheaper than one search of the whole text per punctuation character (19 us on a body).
-        for ch in _UNICODE_PUNCT.intersection(utf8.translate(None, _ASCII_BYTES).decode()):
+        utf8 = text.encode()
+        # The non-ASCII characters, found by deleting the ASCII bytes: cheaper than a pass per
+        # punctuation character (19 us on a body) or a set of every character.
+        others = utf8.translate(None, _ASCII_BYTES).decode()
+        low: str | None = None
+        if others.lower() == others:
+            # No non-ASCII capital (curly quotes and dashes, the usual case): lowercasing changes
+            # ASCII letters only, which the ASCII table does; the str is made only if asked for.
+            enc = utf8.translate(_ASCII_TABLE)
+        else:
+            low = lower_same_length(text)
+            utf8 = enc = low.encode()
+            others = utf8.translate(None, _ASCII_BYTES).decode()
+            enc = enc.translate(_BYTE_TABLE)
+        for ch in _UNICODE_PUNCT.intersection(others):  # only the punctuation present
             sequence = ch.encode()
             enc = enc.replace(sequence, b" " * len(sequence))
-        return Haystack(text, b" " + enc.translate(_BYTE_TABLE) + b" ", False, utf8, low)
+        return Haystack(text, b" " + enc + b" ", False, utf8, low)
 
     @property
     def low(self) -> str:
