@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -530,3 +531,10 @@ def test_haystack_is_the_lowercased_punctuation_free_field(text: str) -> None:
     assert hay.low == low
     assert hay.ascii == text.isascii()
     assert [hay.char_offset(len(low[:k].encode())) for k in range(len(low) + 1)] == list(range(len(low) + 1))
+    # Counted from the nearest offset converted before: any order, repeats, and offsets inside a
+    # character give what counting from the start gives.
+    fresh = matcher.Haystack.of(text)
+    offsets = list(range(len(fresh.utf8) + 1))
+    random.Random(len(text)).shuffle(offsets)
+    for b in offsets + offsets[:3]:
+        assert fresh.char_offset(b) == len(fresh.utf8[:b].translate(None, matcher._CONTINUATION_BYTES))

@@ -7,6 +7,7 @@ boundaries and appends tuples.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -129,6 +130,9 @@ class Haystack:
     ascii: bool
     utf8: bytes  # the UTF-8 before normalisation (lowercased when not ASCII): byte -> character offsets
     lowered: str | None  # the lowercased text, once made (see ``low``)
+    #: Byte offsets already converted by ``char_offset`` (ascending, from 0) and their char offsets.
+    known_bytes: list[int] | None
+    known_chars: list[int] | None
 
     # Written out, not generated: mypyc compiles this one (streams/native.py), 4-5x faster.
     def __init__(self, text: str, data: bytes, ascii: bool, utf8: bytes, lowered: str | None) -> None:
@@ -137,6 +141,8 @@ class Haystack:
         self.ascii = ascii
         self.utf8 = utf8
         self.lowered = lowered
+        self.known_bytes = None
+        self.known_chars = None
 
     @staticmethod
     def of(text: str) -> Haystack:
@@ -172,10 +178,25 @@ class Haystack:
 
     def char_offset(self, byte_offset: int) -> int:
         """Offset into the text of a byte offset into its UTF-8 encoding: the bytes before it that
-        start a character (continuation bytes deleted, no decoding)."""
+        start a character (continuation bytes deleted, no decoding).
+
+        Counted from the nearest offset converted before, not from 0: an article's evidence and
+        casualty words take ~20 conversions, and counting each from the start of a curly-quoted body
+        was ~15% of its threat classification."""
         if self.ascii:
             return byte_offset
-        return len(self.utf8[:byte_offset].translate(None, _CONTINUATION_BYTES))
+        if self.known_bytes is None or self.known_chars is None:
+            self.known_bytes, self.known_chars = [0], [0]
+        known_bytes, known_chars = self.known_bytes, self.known_chars
+        i = bisect_right(known_bytes, byte_offset) - 1
+        start = known_bytes[i]
+        chars = known_chars[i]
+        if start == byte_offset:
+            return chars
+        chars += len(self.utf8[start:byte_offset].translate(None, _CONTINUATION_BYTES))
+        known_bytes.insert(i + 1, byte_offset)
+        known_chars.insert(i + 1, chars)
+        return chars
 
 
 class PhraseMatcher:
