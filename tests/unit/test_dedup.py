@@ -134,7 +134,8 @@ def test_normalise_splits_words_exactly_like_the_unicode_word_regex(title: str, 
 @settings(max_examples=300, deadline=None)
 @given(
     st.text(
-        alphabet=st.sampled_from("aZ1 .-\u2019\u2014\u00e9\u00c9\u0130\u00d6\u212a\u00a0\u24b6"), max_size=40
+        alphabet=st.sampled_from("aZ1 .-\u2019\u2014\u00e9\u00c9\u0130\u00d6\u212a\u00a0\u24b6\u2026e\u0301"),
+        max_size=40,
     ),
     st.text(max_size=40),
 )
@@ -155,6 +156,34 @@ def test_kernel_buffers_are_those_of_the_lowercased_text(title: str, body: str) 
     if len(caps) != len(lower):
         caps = bytes(len(lower))
     assert F._buffers(title, body) == (lower.translate(F._TRANSLATE), caps.translate(F._CAPS))
+
+
+def test_nfkc_stable_starters_compose_with_nothing() -> None:
+    """The characters whose text skips ``is_normalized``: NFKC leaves each alone, each is a starter,
+    and none is the second character of a canonical composition (which a preceding character could
+    absorb), per this interpreter's Unicode database."""
+    import sys
+    import unicodedata
+
+    seconds = set()
+    for code in range(sys.maxunicode + 1):
+        decomposition = unicodedata.decomposition(chr(code))
+        if decomposition and not decomposition.startswith("<") and len(decomposition.split()) == 2:
+            seconds.add(chr(int(decomposition.split()[1], 16)))
+    assert seconds and not F._NFKC_STABLE & seconds
+    assert all(
+        unicodedata.combining(c) == 0 and unicodedata.normalize("NFKC", c) == c for c in F._NFKC_STABLE
+    )
+    assert set("\u2018\u2019\u201c\u201d\u2013\u2014\u00e9\u00c9\u20ac\ufffd") <= F._NFKC_STABLE
+    assert not {"\u2026", "\u00a0"} & F._NFKC_STABLE  # NFKC: "..." and " "
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(sorted(F._NFKC_STABLE) + list("aZ9 .\n")), max_size=40))
+def test_text_of_ascii_and_stable_starters_is_nfkc(text: str) -> None:
+    import unicodedata
+
+    assert unicodedata.is_normalized("NFKC", text)
 
 
 def test_exact_duplicate_of_a_near_duplicate_points_to_the_story() -> None:
