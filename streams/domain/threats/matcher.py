@@ -135,14 +135,23 @@ class Haystack:
     known_chars: list[int] | None
 
     # Written out, not generated: mypyc compiles this one (streams/native.py), 4-5x faster.
-    def __init__(self, text: str, data: bytes, ascii: bool, utf8: bytes, lowered: str | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        data: bytes,
+        ascii: bool,
+        utf8: bytes,
+        lowered: str | None,
+        known_bytes: list[int] | None = None,
+        known_chars: list[int] | None = None,
+    ) -> None:
         self.text = text
         self.data = data
         self.ascii = ascii
         self.utf8 = utf8
         self.lowered = lowered
-        self.known_bytes = None
-        self.known_chars = None
+        self.known_bytes = known_bytes
+        self.known_chars = known_chars
 
     @staticmethod
     def of(text: str) -> Haystack:
