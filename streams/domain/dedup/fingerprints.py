@@ -125,7 +125,7 @@ def _text_bytes(title: str, body: str) -> tuple[bytes, bytes]:
     others = text.encode().translate(None, _ASCII_BYTES).decode()
     # is_normalized looks every character up (~75k instructions on a 3 KB body, a fifth of
     # the fingerprint of curly-quoted copy); text whose non-ASCII characters are all NFKC-stable
-    # starters is NFKC, so only the few distinct ones need a look.
+    # starters is NFKC, so those characters alone need a look.
     if not _NFKC_STABLE.issuperset(others) and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
         others = text.encode().translate(None, _ASCII_BYTES).decode()
@@ -178,6 +178,7 @@ def _nfkc_stable_starters() -> frozenset[str]:
 
 
 _NFKC_STABLE: Final = _nfkc_stable_starters()
+
 #: Up to this many distinct separators, one ``str.replace`` each beats a ``translate`` of the whole text.
 _MAX_REPLACES: Final = 16
 

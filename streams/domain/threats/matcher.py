@@ -128,7 +128,7 @@ class Haystack:
     text: str  # the field as given
     data: bytes  # " " + normalised UTF-8 bytes + " "
     ascii: bool
-    utf8: bytes  # the UTF-8 before normalisation (lowercased when not ASCII): byte -> character offsets
+    utf8: bytes  # UTF-8 before normalisation (of the lowered str, if made): byte -> char offsets
     lowered: str | None  # the lowercased text, once made (see ``low``)
     #: Byte offsets already converted by ``char_offset`` (ascending, from 0) and their char offsets.
     known_bytes: list[int] | None
@@ -191,7 +191,7 @@ class Haystack:
 
         Counted from the nearest offset converted before, not from 0: an article's evidence and
         casualty words take ~20 conversions, and counting each from the start of a curly-quoted body
-        was ~15% of its threat classification."""
+        was ~14% of its threat classification."""
         if self.ascii:
             return byte_offset
         if self.known_bytes is None or self.known_chars is None:
