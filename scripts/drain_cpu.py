@@ -9,16 +9,19 @@ the second core the classifier process uses.
     .venv/bin/python scripts/drain_cpu.py --records 12000 --target wirewatch
     .venv/bin/python scripts/drain_cpu.py --target wirewatch WIREWATCH_CLASSIFIER_PROCESSES=0
     .venv/bin/python scripts/drain_cpu.py --target faust_passthrough
+    .venv/bin/python scripts/drain_cpu.py --private --rounds 6 --target faust_passthrough,wirewatch  # own broker
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,26 +69,22 @@ def rss_mb(pid: str | int) -> float:
     return 0.0
 
 
-def main() -> None:
-    from streams.bench import e2e
-    from streams.bench.corpus import articles
+def machine() -> str:
+    """Free memory and page cache (MB) and the kernel's dirty pages: what a run leaves behind."""
+    info = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, value = line.split(":", 1)
+        info[key] = int(value.split()[0]) // 1024
+    return f"free {info['MemFree']:,} MB, cached {info['Cached']:,} MB, dirty {info['Dirty']:,} MB"
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--records", type=int, default=12_000)
-    p.add_argument(
-        "--target", default="wirewatch", choices=["wirewatch", "faust_passthrough", "raw_aiokafka"]
-    )
-    p.add_argument("--bootstrap", default="127.0.0.1:9092")
-    p.add_argument("--broker-pid-file", default=str(ROOT / ".kafka" / "kafka.pid"))
-    p.add_argument("env", nargs="*", help="KEY=VALUE for the target's environment")
-    args = p.parse_args()
-    target = {t.name: t for t in e2e.targets(args.bootstrap)}[args.target]
-    target.env.update(dict(item.split("=", 1) for item in args.env))
-    broker = int(Path(args.broker_pid_file).read_text().split()[0])
-    values = e2e._preload(args.bootstrap, target, list(articles(args.records)))
-    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+
+def drain(bootstrap: str, broker: int, target: Any, records: list[bytes], logs: Path, label: str) -> float:
+    """One target drains ``records`` pre-loaded on its input topic; prints where the CPU went."""
+    from streams.bench import e2e
+
+    values = e2e._preload(bootstrap, target, records)
     with e2e.running(target, logs) as proc:
-        asyncio.run(e2e._collect(args.bootstrap, target.output_topics, 20, wait_s=60))  # started
+        asyncio.run(e2e._collect(bootstrap, target.output_topics, 20, wait_s=60))  # started
         u0 = {"broker": usage(broker), "target": usage(proc.pid)}
         b0, t0, c0, w0 = (
             cpu_seconds(f"/proc/{broker}/stat"),
@@ -93,7 +92,7 @@ def main() -> None:
             children(proc.pid),
             time.time(),
         )
-        rate = e2e._drain_rate(args.bootstrap, target, len(values), logs)
+        rate = e2e._drain_rate(bootstrap, target, len(values), logs)
         u1 = {"broker": usage(broker), "target": usage(proc.pid)}
         b1, t1, c1, w1 = (
             cpu_seconds(f"/proc/{broker}/stat"),
@@ -101,18 +100,80 @@ def main() -> None:
             children(proc.pid),
             time.time(),
         )
-        print(
-            f"{args.target} {args.env}: {rate:,.0f} records/s; {w1 - w0:.1f} s wall, broker {b1 - b0:.1f} s CPU"
-        )
+        print(f"{label}: {rate:,.0f} records/s; {w1 - w0:.1f} s wall, broker {b1 - b0:.1f} s CPU")
         for name, seconds in t1.items():
             if seconds - t0.get(name, 0.0) >= 0.05:
                 print(f"  thread {name}: {seconds - t0.get(name, 0.0):.1f} s CPU")
         for pid, seconds in c1.items():
             print(f"  child {pid}: {seconds - c0.get(pid, 0.0):.1f} s CPU, RSS {rss_mb(pid):.0f} MB")
-        print(f"  RSS of the target: {rss_mb(proc.pid):.0f} MB")
+        print(f"  RSS of the target: {rss_mb(proc.pid):.0f} MB, of the broker {rss_mb(broker):.0f} MB")
         for who, (user, system, faults) in u1.items():
             du, ds, df = user - u0[who][0], system - u0[who][1], faults - u0[who][2]
             print(f"  {who}: user {du:.1f} s, system {ds:.1f} s, {df / len(values):.2f} page faults a record")
+        print(f"  machine: {machine()}", flush=True)
+    return rate
+
+
+def main() -> None:
+    from streams.bench import e2e
+    from streams.bench.corpus import articles
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--records", type=int, default=12_000)
+    p.add_argument(
+        "--target",
+        default="wirewatch",
+        help="wirewatch, faust_passthrough or raw_aiokafka; comma-separated drain in turn",
+    )
+    p.add_argument(
+        "--rounds", type=int, default=1, help="drain every target this many times, new topics each"
+    )
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="on a broker of its own, as the bench starts it (full JIT, 1 GB heap), not --bootstrap",
+    )
+    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--broker-pid-file", default=str(ROOT / ".kafka" / "kafka.pid"))
+    p.add_argument("env", nargs="*", help="KEY=VALUE for the target's environment")
+    args = p.parse_args()
+    names = args.target.split(",")
+    records = list(articles(args.records))
+    logs = Path(os.environ.get("TMPDIR", "/tmp"))
+    with contextlib.ExitStack() as stack:
+        if args.private:
+            bootstrap = stack.enter_context(e2e.local_broker())
+            broker = broker_pid(bootstrap)
+        else:
+            bootstrap = args.bootstrap
+            broker = int(Path(args.broker_pid_file).read_text().split()[0])
+        rates: dict[str, list[float]] = {name: [] for name in names}
+        for r in range(args.rounds):
+            by_name = {t.name: t for t in e2e.targets(bootstrap)}
+            for name in names:
+                target = by_name[name]
+                target.env.update(dict(item.split("=", 1) for item in args.env))
+                label = f"round {r + 1} {name} {args.env}"
+                rates[name].append(drain(bootstrap, broker, target, records, logs, label))
+        for name, got in rates.items():
+            print(f"{name}: " + ", ".join(f"{x:,.0f}" for x in got) + " records/s")
+
+
+def broker_pid(bootstrap: str) -> int:
+    """The java process listening on ``bootstrap``'s port."""
+    port = bootstrap.rsplit(":", 1)[1]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline and cmdline[0].endswith(b"java") and b"kafka.Kafka" in cmdline:
+                props = Path(cmdline[-2].decode() if cmdline[-1] == b"" else cmdline[-1].decode())
+                with contextlib.suppress(OSError):
+                    if f":{port}" in props.read_text():
+                        return int(entry)
+    raise RuntimeError(f"no broker process for {bootstrap}")
 
 
 if __name__ == "__main__":

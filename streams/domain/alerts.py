@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import xxhash
 
 from streams.domain.labels import Labels
-from streams.domain.model import Article
+from streams.domain.model import Article, SeverityLevel
 from streams.domain.subscriptions import Subscription, SubscriptionBook
 
 
@@ -21,7 +22,8 @@ def alert_id(subscription_id: str, story_id: str) -> str:
 @dataclass(slots=True, frozen=True)
 class Alert:
     subscription: Subscription
-    document: dict[str, Any]
+    document: dict[str, Any]  # the labels in it are ``orjson.Fragment``s: serialize it with orjson
+    level: SeverityLevel
 
     @property
     def topic(self) -> str:
@@ -36,20 +38,26 @@ def route(
     Stateless on purpose: the pipeline routes only the first article of a story, and ids are
     deterministic, so no alert bookkeeping has to survive a restart.
     """
-    if not labels.threats or labels.level == "none":
+    if not labels.types or labels.level == "none":
         return []
-    codes = [c["code"] for c in labels.countries]
-    types = [t["type"] for t in labels.threats]
+    countries = orjson.Fragment(labels.countries)
+    threats = orjson.Fragment(labels.threats)
+    severity = orjson.Fragment(labels.severity)
     alerts: list[Alert] = []
     for sub in book:
-        match = sub.match(codes, labels.regions, types, labels.level, article.title, article.body)
+        match = sub.match(
+            labels.codes, labels.regions, labels.types, labels.level, article.title, article.body
+        )
         if match is None:
             continue
+        # The first spans of each matched label (of every country when the match named none), then
+        # the keywords': joined from the labels' JSON pieces, not decoded and encoded again.
         places = set(match.places)
-        matched_countries = [c for c in labels.countries if c["code"] in places] or labels.countries
-        evidence = [e for c in matched_countries for e in c["evidence"][:3]]
-        evidence += [e for t in labels.threats if t["type"] in match.threats for e in t["evidence"][:3]]
-        evidence += [e.to_dict() for e in match.keyword_evidence]
+        pieces = [e for code, e in zip(labels.codes, labels.country_evidence, strict=True) if code in places]
+        pieces = pieces or list(labels.country_evidence)
+        pieces += [e for t, e in zip(labels.types, labels.threat_evidence, strict=True) if t in match.threats]
+        pieces += [orjson.dumps(e.to_dict()) for e in match.keyword_evidence]
+        evidence = orjson.Fragment(b"[" + b",".join([e for e in pieces if e]) + b"]")
         doc: dict[str, Any] = {
             "alert_id": alert_id(sub.id, story_id),
             "subscription": sub.id,
@@ -62,11 +70,11 @@ def route(
                 "url": article.url,
                 "published_at": article.published_at,
             },
-            "countries": labels.countries,
+            "countries": countries,
             "primary_country": labels.primary_country,
             "regions": labels.regions,
-            "threats": labels.threats,
-            "severity": labels.severity,
+            "threats": threats,
+            "severity": severity,
             "matched": {
                 "places": list(match.places),
                 "threats": list(match.threats),
@@ -77,5 +85,5 @@ def route(
             "ingested_at": article.ingested_at,
             "created_at": created_at,
         }
-        alerts.append(Alert(sub, doc))
+        alerts.append(Alert(sub, doc, labels.level))
     return alerts

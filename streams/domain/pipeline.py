@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+import orjson
+
 from streams.domain.alerts import Alert, route
 from streams.domain.dedup import DedupConfig, Fingerprint, StoryIndex, fingerprint, fingerprint_many
 from streams.domain.ingest import DEFAULT_LIMITS, IngestLimits, Rejection, RejectReason, b64, parse_article
@@ -52,7 +54,8 @@ def _utc_second(second: int) -> str:
 
 @dataclass(slots=True, init=False)
 class Outcome:
-    """Exactly one per input record, plus the alerts it raised."""
+    """Exactly one per input record, plus the alerts it raised. ``data`` is the document to emit; a
+    classified one holds its labels as ``orjson.Fragment``s, so it is serialized with orjson."""
 
     kind: OutcomeKind
     data: dict[str, Any]
@@ -326,13 +329,14 @@ def classified_doc(
     classified_at: str,
     timings: Mapping[str, float],
 ) -> dict[str, Any]:
+    """The classified document; its labels are ``orjson.Fragment``s (serialize it with orjson)."""
     doc = article.to_dict()
     doc["story_id"] = story_id
-    doc["countries"] = labels.countries
+    doc["countries"] = orjson.Fragment(labels.countries)
     doc["primary_country"] = labels.primary_country
     doc["regions"] = labels.regions
-    doc["threats"] = labels.threats
-    doc["severity"] = labels.severity
+    doc["threats"] = orjson.Fragment(labels.threats)
+    doc["severity"] = orjson.Fragment(labels.severity)
     doc["taxonomy_version"] = labels.taxonomy_version
     doc["classified_at"] = classified_at
     doc["timings_ms"] = {k: round4(v * 1000) for k, v in timings.items()}

@@ -358,7 +358,7 @@ class WirewatchService:
             topic = await self.alert_topic(alert.topic)
             value = orjson.dumps(alert.document)
             records += [(every_alert, key, value), (topic, key, value)]
-            m.alerts.labels(alert.subscription.id, alert.document["severity"]["level"]).inc()
+            m.alerts.labels(alert.subscription.id, alert.level).inc()
         started = parse_timestamp(outcome.data.get("ingested_at")) or record_timestamp
         if started:
             m.end_to_end_seconds.observe(max(0.0, time.time() - started))

@@ -15,7 +15,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from streams.domain.ingest import parse_article
-from streams.domain.labels import Labeler, Labels, decode_labelled, encode_labelled
+from streams.domain.labels import (
+    ALERT_EVIDENCE,
+    MAX_EVIDENCE,
+    Labeler,
+    Labelled,
+    Labels,
+    decode_labelled,
+    encode_labelled,
+)
 from streams.domain.model import Article, RegionResult, round4
 from streams.domain.pipeline import Pipeline
 from streams.domain.regions import RegionClassifier
@@ -50,6 +58,48 @@ def test_labels_cross_the_wire_unchanged(labeler: Labeler) -> None:
     assert [d.labels for d in back] == [d.labels for d in done]
     assert [d.seconds for d in back] == [d.seconds for d in done]
     assert all(isinstance(d.labels, Labels) for d in back)
+
+
+def test_labels_hold_the_documents_json(labeler: Labeler) -> None:
+    """The JSON pieces are what the classifiers' results give as dicts: every label with its first
+    MAX_EVIDENCE spans, and per label the first ALERT_EVIDENCE spans that alerts join."""
+    articles = eval_articles(40)
+    for article, done in zip(articles, labeler.label_many(articles), strict=True):
+        labels = done.labels
+        assert labels is not None
+        regions, threats = labeler.regions.classify(article), labeler.threats.classify(article)
+        countries = [c.to_dict() for c in regions.countries]
+        threat_docs = [t.to_dict() for t in threats.threats]
+        for doc in countries + threat_docs:
+            doc["evidence"] = doc["evidence"][:MAX_EVIDENCE]
+        assert labels.to_dict() == {
+            "countries": countries,
+            "primary_country": regions.primary_country,
+            "regions": list(regions.regions),
+            "threats": threat_docs,
+            "severity": threats.severity.to_dict(),
+            "taxonomy_version": threats.taxonomy_version,
+        }
+        assert labels.codes == [c["code"] for c in countries]
+        assert labels.types == [t["type"] for t in threat_docs]
+        assert labels.level == threats.severity.level
+        for pieces, docs in ((labels.country_evidence, countries), (labels.threat_evidence, threat_docs)):
+            assert [orjson.loads(b"[" + x + b"]") for x in pieces] == [
+                d["evidence"][:ALERT_EVIDENCE] for d in docs
+            ]
+
+
+def test_the_wire_form_keeps_failures_and_empty_labels_in_place(labeler: Labeler) -> None:
+    """Failed articles carry no pieces, and labels with no countries or threats carry none of theirs:
+    the pieces after them must still land on the right article."""
+    quiet = Article("q", "Weather", "Sunny and mild all week.")
+    loud = Article("l", "North Korea fires missile", "SEOUL -- North Korea fired a missile toward Japan.")
+    done = labeler.label_many([loud, quiet, loud])
+    done.insert(1, Labelled(None, {"regions": 0.5}, "regions failed: ValueError: x"))
+    assert done[2].labels is not None and not done[2].labels.codes and not done[2].labels.types
+    back = decode_labelled(encode_labelled(done))
+    assert [(d.labels, d.seconds, d.failed) for d in back] == [(d.labels, d.seconds, d.failed) for d in done]
+    assert decode_labelled(encode_labelled([])) == []
 
 
 def test_a_raising_classifier_fails_that_article_alone(labeler: Labeler) -> None:
@@ -134,11 +184,13 @@ def test_the_pipeline_finishes_a_batch_labelled_elsewhere(labeler: Labeler) -> N
     split = two.finish(batch, labelled)
     whole = one.process_batch(records)
 
-    def comparable(doc: dict[str, object]) -> dict[str, object]:
-        return {k: v for k, v in doc.items() if k != "timings_ms"}
+    def comparable(doc: dict[str, object]) -> bytes:  # as emitted: the labels are orjson Fragments
+        return orjson.dumps({k: v for k, v in doc.items() if k != "timings_ms"})
 
     assert [(o.kind, comparable(o.data)) for o in split] == [(o.kind, comparable(o.data)) for o in whole]
-    assert [[a.document for a in o.alerts] for o in split] == [[a.document for a in o.alerts] for o in whole]
+    assert [[comparable(a.document) for a in o.alerts] for o in split] == [
+        [comparable(a.document) for a in o.alerts] for o in whole
+    ]
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False) | st.integers(0, 10**9).map(lambda k: k / 1e5))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streams.domain.alerts import alert_id, route
@@ -115,10 +116,38 @@ def test_route_builds_contract_valid_alerts(contract: Callable[[str, object], No
     )
     alerts = route(book, article, "story-1", Labels.of(regions, threats), "2026-04-15T06:12:00.000Z")
     assert [a.subscription.id for a in alerts] == ["korean-peninsula"]
-    doc = alerts[0].document
-    contract("alert", doc)
+    contract("alert", alerts[0].document)
+    doc = orjson.loads(orjson.dumps(alerts[0].document))  # as emitted: the labels are orjson Fragments
+    assert alerts[0].level == "high"
     assert doc["alert_id"] == alert_id("korean-peninsula", "story-1")
     assert doc["matched"] == {"places": ["KP"], "threats": ["missile"], "keywords": []}
     assert {"field": "title", "start": 18, "end": 25, "text": "missile"} in doc["evidence"]
     none = ThreatResult((), Severity(0.0, "none"), "test")
     assert route(book, article, "story-1", Labels.of(regions, none), "2026-04-15T06:12:00.000Z") == []
+
+
+def test_alert_evidence_is_the_first_spans_of_each_matched_label() -> None:
+    """An alert's evidence: the first ALERT_EVIDENCE spans of each matched country (of every country
+    when the subscription named none), of each matched threat, then the keywords' spans."""
+    from streams.bench.corpus import articles
+    from streams.domain.labels import ALERT_EVIDENCE
+    from streams.domain.pipeline import Pipeline
+
+    pipeline = Pipeline(subscriptions=load_subscriptions(), clock=lambda: 1.7e9)
+    records = [(raw, {"topic": "t", "partition": 0, "offset": i}) for i, raw in enumerate(articles(400))]
+    seen = 0
+    for outcome in pipeline.process_batch(records):
+        for alert in outcome.alerts:
+            doc = orjson.loads(orjson.dumps(alert.document))
+            places, threats = set(doc["matched"]["places"]), set(doc["matched"]["threats"])
+            countries = [c for c in doc["countries"] if c["code"] in places] or doc["countries"]
+            expected = [e for c in countries for e in c["evidence"][:ALERT_EVIDENCE]]
+            expected += [
+                e for t in doc["threats"] if t["type"] in threats for e in t["evidence"][:ALERT_EVIDENCE]
+            ]
+            assert doc["evidence"][: len(expected)] == expected
+            keywords = {k.lower() for k in doc["matched"]["keywords"]}
+            assert all(e["text"].lower() in keywords for e in doc["evidence"][len(expected) :])
+            assert alert.level == doc["severity"]["level"]
+            seen += 1
+    assert seen > 100
