@@ -39,11 +39,8 @@ from streams.service.transport import app_class
 from streams.settings import Settings
 
 log = logging.getLogger("wirewatch")
-#: Articles per chunk: one dedup journal entry (one changelog record, ~2.7 KB of state an article:
-#: ~340 KB, 373 KB at most over 20,000 corpus articles, under Kafka's 1 MB record limit), one trip to
-#: the classifier process, one producer batch per output partition. A backlog drained 11-32% faster
-#: than with 64 in three alternated pairs (docs/benchmarks.md); 256 was no faster than 128.
-JOURNAL_CHUNK = 128
+#: Articles per dedup journal entry: one changelog record each, ~3 KB of state per article.
+JOURNAL_CHUNK = 64
 #: Fetched records the consumer may queue ahead of the agent before its fetch loop waits.
 INBOX_RECORDS = 4096
 #: aiohttp wants the charset apart from the content type; Prometheus text format 0.0.4 is UTF-8.

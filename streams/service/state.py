@@ -3,7 +3,7 @@
 The story index touches ~35 keys per article (band lists, bucket bookkeeping). Written one by one to
 a Faust table that is ~35 changelog records per article, and Faust produces each record separately:
 measured at ~26 articles/s end to end. Instead the index works on a plain dict, and the mutations of
-each :meth:`commit` (the service commits every 128 articles) become ONE journal entry ``j:<seq>`` in the
+each :meth:`commit` (the service commits every 64 articles) become ONE journal entry ``j:<seq>`` in the
 table (its changelog is what a restarted worker recovers from). Journal entries older than the
 dedup window are deleted, so the changelog stays bounded by the window like the state itself. On
 start the dict is rebuilt by replaying the surviving entries in sequence order.
