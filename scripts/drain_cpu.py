@@ -10,6 +10,7 @@ the second core the classifier process uses.
     .venv/bin/python scripts/drain_cpu.py --target wirewatch WIREWATCH_CLASSIFIER_PROCESSES=0
     .venv/bin/python scripts/drain_cpu.py --target faust_passthrough
     .venv/bin/python scripts/drain_cpu.py --private --rounds 6 --target faust_passthrough,wirewatch  # own broker
+    .venv/bin/python scripts/drain_cpu.py --records 30000 --profile /tmp/worker.raw  # py-spy on PATH
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -78,13 +81,38 @@ def machine() -> str:
     return f"free {info['MemFree']:,} MB, cached {info['Cached']:,} MB, dirty {info['Dirty']:,} MB"
 
 
-def drain(bootstrap: str, broker: int, target: Any, records: list[bytes], logs: Path, label: str) -> float:
-    """One target drains ``records`` pre-loaded on its input topic; prints where the CPU went."""
+def drain(
+    bootstrap: str,
+    broker: int,
+    target: Any,
+    records: list[bytes],
+    logs: Path,
+    label: str,
+    profile: str | None = None,
+) -> float:
+    """One target drains ``records`` pre-loaded on its input topic; prints where the CPU went, and
+    with ``profile`` records the target's main process with py-spy meanwhile (raw, ``--native``)."""
     from streams.bench import e2e
 
     values = e2e._preload(bootstrap, target, records)
     with e2e.running(target, logs) as proc:
         asyncio.run(e2e._collect(bootstrap, target.output_topics, 20, wait_s=60))  # started
+        spy = None
+        if profile:
+            argv = [
+                "py-spy",
+                "record",
+                "-p",
+                str(proc.pid),
+                "-o",
+                profile,
+                "-f",
+                "raw",
+                "-r",
+                "200",
+                "--native",
+            ]
+            spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         u0 = {"broker": usage(broker), "target": usage(proc.pid)}
         b0, t0, c0, w0 = (
             cpu_seconds(f"/proc/{broker}/stat"),
@@ -93,6 +121,9 @@ def drain(bootstrap: str, broker: int, target: Any, records: list[bytes], logs: 
             time.time(),
         )
         rate = e2e._drain_rate(bootstrap, target, len(values), logs)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes the profile when interrupted
+            spy.wait(60)
         u1 = {"broker": usage(broker), "target": usage(proc.pid)}
         b1, t1, c1, w1 = (
             cpu_seconds(f"/proc/{broker}/stat"),
@@ -133,6 +164,7 @@ def main() -> None:
         action="store_true",
         help="on a broker of its own, as the bench starts it (full JIT, 1 GB heap), not --bootstrap",
     )
+    p.add_argument("--profile", help="py-spy raw profile of the target's main process here (py-spy on PATH)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--broker-pid-file", default=str(ROOT / ".kafka" / "kafka.pid"))
     p.add_argument("env", nargs="*", help="KEY=VALUE for the target's environment")
@@ -154,7 +186,10 @@ def main() -> None:
                 target = by_name[name]
                 target.env.update(dict(item.split("=", 1) for item in args.env))
                 label = f"round {r + 1} {name} {args.env}"
-                rates[name].append(drain(bootstrap, broker, target, records, logs, label))
+                profile = (
+                    f"{args.profile}.{r + 1}.{name}" if args.profile and args.rounds > 1 else args.profile
+                )
+                rates[name].append(drain(bootstrap, broker, target, records, logs, label, profile))
         for name, got in rates.items():
             print(f"{name}: " + ", ".join(f"{x:,.0f}" for x in got) + " records/s")
 
