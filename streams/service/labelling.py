@@ -7,9 +7,10 @@ over two pipes read and written from the worker's event loop, with no helper thr
 ``ProcessPoolExecutor`` each chunk crossed two extra threads, and every GIL hand-off to them waited
 up to a switch interval behind the busy main thread (p50 at 500 articles/s went 19 -> 85 ms).
 
-Articles go as orjson ``[id, title, body]`` (all the classifiers read); labels come back as orjson
-(``streams.domain.labels``). A child that dies fails every pending call: the agent crashes the
-worker, nothing of the chunk is acked, and its records are read again after the restart.
+Articles go as orjson ``[id, title, body]`` (all the classifiers read); labels come back as an orjson
+header and the evidence's JSON pieces, which the worker slices and never decodes
+(``streams.domain.labels.encode_labelled``). A child that dies fails every pending call: the agent
+crashes the worker, nothing of the chunk is acked, and its records are read again after the restart.
 """
 
 from __future__ import annotations
