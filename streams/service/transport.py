@@ -129,6 +129,13 @@ class BatchDeliveringConsumer(driver.Consumer):
         """Records of a partition paused while they were fetched are skipped, as Faust skips them,
         but not lost: the position is set back to them, so they come again once it is resumed.
 
+        The same for records fetched while a rebalance stopped the flow. Faust relies on seeking to
+        the committed offsets then, but aiokafka's ``seek_to_committed`` leaves a partition with no
+        committed offset where it is: past records nobody processed. That was the stall of
+        ``test_sigkill_during_a_rebalance_with_two_workers``: a worker killed before its first
+        commit, the survivor taking its partition over, fetching offsets 0-67 during recovery,
+        dropping them, and never reading them again.
+
         Faust drops them, and the position is already past them. Recovery pauses a standby
         changelog partition while it sets it up, so a record fetched just before was never applied:
         a standby replica missed its first journal entry, and once it took the partition over its
@@ -140,6 +147,12 @@ class BatchDeliveringConsumer(driver.Consumer):
         position = await self.position(tp)
         if position is None or offset < position:
             await self.seek(tp, offset)
+
+    def _unread(self, tp: TP, offset: int) -> int:
+        """Where dropped records starting at ``offset`` must be read again: never below the committed
+        offset, which another owner of the partition may have moved past them."""
+        committed = self._committed_offset.get(tp)
+        return max(offset, committed) if committed else offset
 
     async def _drain_messages(self, fetcher: Any) -> None:  # the Fetcher service's one task
         """Faust's fetch loop with the same bookkeeping per record (read offset, offset gaps for the
@@ -163,16 +176,24 @@ class BatchDeliveringConsumer(driver.Consumer):
                 if not records or self.should_stop:
                     continue
                 if not self.flow_active:
-                    # Fetched while a rebalance stopped the flow: read again from the committed offsets.
+                    # Fetched while a rebalance stopped the flow: read again from the committed offsets,
+                    # and from these records where there is no committed offset to go back to.
                     try:
                         await self.perform_seek()
+                        for tp, batch in records.items():
+                            await self._fetch_again_later(tp, self._unread(tp, batch[0].offset))
                     except Exception as exc:  # Faust's own loop logs and goes on, and so do we
                         self.log.warning("seek while the flow is stopped failed: %r", exc)
                     continue
                 generation = app.consumer_generation_id
+                dropped = False
                 for tp, batch in records.items():
-                    if not self.flow_active or app.consumer_generation_id != generation:
-                        break  # a rebalance began: Faust seeks back to the committed offsets
+                    if dropped or not self.flow_active or app.consumer_generation_id != generation:
+                        # A rebalance began: Faust seeks back to the committed offsets; these records
+                        # come again from there, or from here where nothing was committed.
+                        dropped = True
+                        await self._fetch_again_later(tp, self._unread(tp, batch[0].offset))
+                        continue
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
                         await self._fetch_again_later(tp, batch[0].offset)
                         continue
