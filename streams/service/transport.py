@@ -192,7 +192,10 @@ class BatchDeliveringConsumer(driver.Consumer):
                         # A rebalance began: Faust seeks back to the committed offsets; these records
                         # come again from there, or from here where nothing was committed.
                         dropped = True
-                        await self._fetch_again_later(tp, self._unread(tp, batch[0].offset))
+                        try:
+                            await self._fetch_again_later(tp, self._unread(tp, batch[0].offset))
+                        except Exception as exc:  # revoked meanwhile: its next owner reads it
+                            self.log.warning("seek back after a rebalance failed: %r", exc)
                         continue
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
                         await self._fetch_again_later(tp, batch[0].offset)
