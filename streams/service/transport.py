@@ -148,11 +148,16 @@ class BatchDeliveringConsumer(driver.Consumer):
         if position is None or offset < position:
             await self.seek(tp, offset)
 
-    def _unread(self, tp: TP, offset: int) -> int:
-        """Where dropped records starting at ``offset`` must be read again: never below the committed
-        offset, which another owner of the partition may have moved past them."""
-        committed = self._committed_offset.get(tp)
-        return max(offset, committed) if committed else offset
+    async def _read_again(self, batches: list[tuple[TP, list[Any]]]) -> None:
+        """Fetched batches dropped on a rebalance come again from where they start, never from below
+        the committed offset (which another owner of the partition may have moved past them)."""
+        for tp, batch in batches:
+            committed = self._committed_offset.get(tp)
+            offset = max(batch[0].offset, committed) if committed else batch[0].offset
+            try:
+                await self._fetch_again_later(tp, offset)
+            except Exception as exc:  # revoked meanwhile: its next owner reads it
+                self.log.warning("seek back after a rebalance failed: %r", exc)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # the Fetcher service's one task
         """Faust's fetch loop with the same bookkeeping per record (read offset, offset gaps for the
@@ -180,23 +185,18 @@ class BatchDeliveringConsumer(driver.Consumer):
                     # and from these records where there is no committed offset to go back to.
                     try:
                         await self.perform_seek()
-                        for tp, batch in records.items():
-                            await self._fetch_again_later(tp, self._unread(tp, batch[0].offset))
+                        await self._read_again(list(records.items()))
                     except Exception as exc:  # Faust's own loop logs and goes on, and so do we
                         self.log.warning("seek while the flow is stopped failed: %r", exc)
                     continue
                 generation = app.consumer_generation_id
-                dropped = False
-                for tp, batch in records.items():
-                    if dropped or not self.flow_active or app.consumer_generation_id != generation:
+                batches = list(records.items())
+                for i, (tp, batch) in enumerate(batches):
+                    if not self.flow_active or app.consumer_generation_id != generation:
                         # A rebalance began: Faust seeks back to the committed offsets; these records
                         # come again from there, or from here where nothing was committed.
-                        dropped = True
-                        try:
-                            await self._fetch_again_later(tp, self._unread(tp, batch[0].offset))
-                        except Exception as exc:  # revoked meanwhile: its next owner reads it
-                            self.log.warning("seek back after a rebalance failed: %r", exc)
-                        continue
+                        await self._read_again(batches[i:])
+                        break
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
                         await self._fetch_again_later(tp, batch[0].offset)
                         continue
