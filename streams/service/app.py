@@ -239,8 +239,13 @@ class WirewatchService:
                 self.in_flight.labelled.cancel()
 
     def _current(self, message: Message) -> bool:
-        """False for a record fetched before a rebalance: its partition is read again from the
-        committed offset, by this worker or the next owner, so it is neither sent nor acked."""
+        """False for a record fetched before a rebalance: it is neither sent nor acked, and its
+        partition is read again by this worker or the next owner. Not through Faust's seek to the
+        committed offsets (aiokafka's leaves a partition with nothing committed where it is), but
+        because every new assignment starts each partition afresh, at its committed offset or at the
+        start: ``test_a_rebalance_reads_again_what_was_fetched_and_not_committed`` pins that. A record
+        fetched in the new generation while the flow is still stopped never reaches the agent (the
+        fetch loop in ``transport.py`` reads it again itself)."""
         return self.app.flow_control.is_active() and message.generation_id == self.app.consumer_generation_id
 
     async def finish_in_flight(self) -> None:

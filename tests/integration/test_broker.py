@@ -131,6 +131,65 @@ async def group_offsets(bootstrap: str, group: str, topic: str) -> int:
     return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0)
 
 
+async def test_a_rebalance_reads_again_what_was_fetched_and_not_committed(
+    kafka_bootstrap: str, unique_topic: str
+) -> None:
+    """The worker drops a chunk fetched before a rebalance (``WirewatchService._current``) and relies on
+    aiokafka to read it again: every new assignment starts each partition at its committed offset, or
+    at the start where nothing was committed, whatever the consumer had fetched before. The records of
+    a partition the consumer keeps are the case that matters: an aiokafka that kept the position across
+    the rebalance would leave them unprocessed for good, as the fetch loop's stall did."""
+    partitions = 4
+    assert await create_topics(kafka_bootstrap, [unique_topic], partitions=partitions) == [unique_topic]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for p in range(partitions):
+            for i in range(10):
+                await producer.send(unique_topic, value=f"{p}-{i}".encode(), partition=p)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    group = f"group-{uuid.uuid4().hex[:8]}"
+
+    def member() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            unique_topic, bootstrap_servers=kafka_bootstrap, group_id=group, auto_offset_reset="earliest",
+            enable_auto_commit=False, heartbeat_interval_ms=300, session_timeout_ms=10_000,
+        )  # fmt: skip
+
+    def records(batches: dict[TopicPartition, list[Any]]) -> list[tuple[int, int]]:
+        return [(tp.partition, msg.offset) for tp, msgs in batches.items() for msg in msgs]
+
+    first, second = member(), member()
+    await first.start()
+    try:
+        async with asyncio.timeout(30):
+            fetched: list[tuple[int, int]] = []
+            while len(fetched) < 10 * partitions:
+                fetched += records(await first.getmany(timeout_ms=500))
+        # Everything fetched; only partition 0 (to 4) and 1 (to 0) are committed, as after a worker
+        # that died mid-chunk and one that never committed.
+        await first.commit({TopicPartition(unique_topic, 0): 4, TopicPartition(unique_topic, 1): 0})
+        await second.start()  # joins the group: a rebalance, the first member keeping some partitions
+        again: list[tuple[int, int]] = []
+        expected = sorted((p, o) for p in range(partitions) for o in range(4 if p == 0 else 0, 10))
+        deadline = asyncio.get_running_loop().time() + 30  # then the assert below says what is missing
+        settled = 0  # polls since both members had partitions and everything expected had come
+        while settled < 2 and asyncio.get_running_loop().time() < deadline:
+            for batches in await asyncio.gather(first.getmany(timeout_ms=300), second.getmany(timeout_ms=300)):
+                again += records(batches)
+            done = len(again) >= len(expected) and first.assignment() and second.assignment()
+            settled = settled + 1 if done else 0
+        kept = {tp.partition for tp in first.assignment()}
+    finally:
+        await second.stop()
+        await first.stop()
+    assert kept and len(kept) < partitions  # the first member kept part of what it had fetched
+    assert sorted(again) == expected
+
+
 # -- 3. transactions ----------------------------------------------------------------------------
 
 
