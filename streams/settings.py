@@ -138,6 +138,14 @@ class Settings:
     max_record_bytes: int = _env(
         "WIREWATCH_MAX_RECORD_BYTES", 1_000_000, "Records larger than this are dead-lettered as `too_large`."
     )
+    max_message_bytes: int = _env(
+        "WIREWATCH_MAX_MESSAGE_BYTES",
+        1_000_000,
+        "Largest record the worker writes (its producer's request limit; keep it within the topics' "
+        "`max.message.bytes`). A larger output is dead-lettered as `too_large`, a dead letter's payload "
+        "is cut to fit, the dedup journal is split into entries under it, and producer batches are no "
+        "larger. At least 65536.",
+    )
     max_title_chars: int = _env(
         "WIREWATCH_MAX_TITLE_CHARS", 2_000, "Longer titles are dead-lettered as `schema_violation`."
     )
@@ -243,6 +251,8 @@ class Settings:
             raise ValueError("WIREWATCH_POLL_JITTER must be between 0 and 1")
         if self.poll_timeout_seconds <= 0:
             raise ValueError("WIREWATCH_POLL_TIMEOUT_SECONDS must be > 0")
+        if self.max_message_bytes < 65_536:
+            raise ValueError("WIREWATCH_MAX_MESSAGE_BYTES must be >= 65536")
         for name in (
             "partitions",
             "replication",

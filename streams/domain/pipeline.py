@@ -171,12 +171,16 @@ class Pipeline:
         max_record_bytes: int = 1_000_000,
         limits: IngestLimits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.time,
+        max_payload_bytes: int | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.dedup_config = dedup or DedupConfig()
         self.index = StoryIndex(self.dedup_config, store=store)
         self.labeler = Labeler(regions or RegionClassifier.default(), threats or ThreatClassifier.default())
         self.max_record_bytes = max_record_bytes
+        #: A dead letter keeps at most this many bytes of its record (None: all); the service sets
+        #: it so that the dead letter fits in one Kafka record. ``origin`` says where the rest is.
+        self.max_payload_bytes = max_payload_bytes
         self.limits = limits
         self.clock = clock
 
@@ -287,15 +291,19 @@ class Pipeline:
         return self.dead_letter(p.raw, p.origin, Rejection("processing_error", message, p.article.id))
 
     def dead_letter(self, raw: bytes, origin: Mapping[str, Any], rejection: Rejection) -> Outcome:
-        doc = {
+        limit = self.max_payload_bytes
+        kept = raw if limit is None or len(raw) <= limit else raw[: max(0, limit)]
+        doc: dict[str, Any] = {
             "reason": rejection.reason,
             "message": rejection.message,
-            "payload_b64": b64(raw),
+            "payload_b64": b64(kept),
             "payload_size": len(raw),
             "article_id": rejection.article_id,
             "origin": dict(origin),
             "received_at": utc_iso(self.clock()),
         }
+        if len(kept) < len(raw):
+            doc["payload_truncated"] = True
         return Outcome("deadletter", doc, rejection.article_id, reason=rejection.reason)
 
     @staticmethod

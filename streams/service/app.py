@@ -41,6 +41,11 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 #: Articles per dedup journal entry: one changelog record each, ~3 KB of state per article.
 JOURNAL_CHUNK = 64
+#: What a Kafka record adds to its key and value: an upper bound of aiokafka's
+#: ``estimate_size_in_bytes`` for one record without headers (batch header 61, record header 21).
+RECORD_OVERHEAD = 128
+#: Room a dead letter needs beside its payload (reason, message, origin, times).
+DEADLETTER_ROOM = 16 * 1024
 #: Fetched records the consumer may queue ahead of the agent before its fetch loop waits.
 INBOX_RECORDS = 4096
 #: aiohttp wants the charset apart from the content type; Prometheus text format 0.0.4 is UTF-8.
@@ -133,7 +138,9 @@ class WirewatchService:
             key_serializer="raw",
             value_serializer="raw",
             producer_linger_ms=1,
-            producer_max_batch_size=settings.producer_batch_bytes,
+            # A batch is what the broker checks against a topic's max.message.bytes, so no bigger.
+            producer_max_batch_size=min(settings.producer_batch_bytes, settings.max_message_bytes),
+            producer_max_request_size=settings.max_message_bytes,
             producer_compression_type=settings.compression_type,
             stream_wait_empty=False,
         )
@@ -158,7 +165,9 @@ class WirewatchService:
         dedup = DedupConfig(window_seconds=settings.dedup_window_seconds, threshold=settings.dedup_threshold)
         # Journal entries outlive the window by two state buckets, so replay never misses a live key.
         self.dedup_state = JournaledStore(
-            self.dedup_table, retention_seconds=dedup.window_seconds + 2 * dedup.bucket_seconds + 60
+            self.dedup_table,
+            retention_seconds=dedup.window_seconds + 2 * dedup.bucket_seconds + 60,
+            max_entry_bytes=settings.max_message_bytes - RECORD_OVERHEAD - 1024,  # 1 KB: the entry's key
         )
         #: Consumer generation the in-memory index was rebuilt for (None: not yet).
         self.index_generation: int | None = None
@@ -169,6 +178,7 @@ class WirewatchService:
             threats=threat_classifier(settings),
             max_record_bytes=settings.max_record_bytes,
             limits=IngestLimits(settings.max_title_chars, settings.max_body_chars, settings.max_json_depth),
+            max_payload_bytes=(settings.max_message_bytes - RECORD_OVERHEAD - DEADLETTER_ROOM) * 3 // 4,
         )
         self.metrics.subscriptions.set(len(book))
         self.labelling = Labelling(
@@ -339,17 +349,35 @@ class WirewatchService:
         return f"{self.app.conf.id}-{group}-{message.partition}"
 
     async def records_of(self, outcome: Outcome, record_timestamp: float | None, raw: bytes) -> list[Record]:
-        """The output records of one outcome, counted in the metrics; an outcome that cannot be
-        encoded is poison too, and becomes a dead letter."""
+        """The output records of one outcome, counted in the metrics. An outcome that cannot be
+        encoded, or not written in records of ``WIREWATCH_MAX_MESSAGE_BYTES``, is poison too, and
+        becomes a dead letter."""
         m = self.metrics
         try:
             value = orjson.dumps(outcome.data)
         except TypeError as exc:  # orjson.JSONEncodeError
             why = f"encode failed: {type(exc).__name__}: {exc}"
-            origin = outcome.data.get("origin", {})
-            outcome = self.pipeline.dead_letter(raw, origin, Rejection("processing_error", why, outcome.key))
+            outcome = self._dead_letter(raw, outcome, Rejection("processing_error", why, outcome.key))
             value = orjson.dumps(outcome.data)
         key = outcome.key.encode() if outcome.key else None
+        alerts = [orjson.dumps(alert.document) for alert in outcome.alerts]
+        largest = max(len(value), *map(len, alerts)) if alerts else len(value)
+        if self._over_limit(key, largest):
+            # The producer would refuse it and the worker stop, on the same record after each restart.
+            why = (
+                f"its {outcome.kind} output is {largest} bytes, over the {self.settings.max_message_bytes}"
+                "-byte record limit (WIREWATCH_MAX_MESSAGE_BYTES)"
+            )
+            outcome = self._dead_letter(raw, outcome, Rejection("too_large", why, outcome.key))
+            value, alerts = orjson.dumps(outcome.data), []
+            key = outcome.key.encode() if outcome.key else None
+            if self._over_limit(key, len(value)):
+                # Only the input's Kafka key, which origin carries, is left unbounded.
+                data = outcome.data
+                data["message"] += "; neither the payload nor the input key fit, see origin"
+                data["payload_b64"], data["payload_truncated"] = "", True
+                data["origin"] = {**data["origin"], "key_b64": None}
+                value = orjson.dumps(data)
         records: list[Record] = [(self.output_names[outcome.kind], key, value)]
         m.observe_outcome(outcome.kind, outcome.stage_seconds)
         if outcome.kind == "deadletter":
@@ -359,15 +387,23 @@ class WirewatchService:
         if not outcome.alerts:
             return records
         every_alert = self.output_names["alerts"]
-        for alert in outcome.alerts:
+        for alert, value in zip(outcome.alerts, alerts, strict=True):
             topic = await self.alert_topic(alert.topic)
-            value = orjson.dumps(alert.document)
             records += [(every_alert, key, value), (topic, key, value)]
             m.alerts.labels(alert.subscription.id, alert.level).inc()
         started = parse_timestamp(outcome.data.get("ingested_at")) or record_timestamp
         if started:
             m.end_to_end_seconds.observe(max(0.0, time.time() - started))
         return records
+
+    def _over_limit(self, key: bytes | None, value_size: int) -> bool:
+        return value_size + (len(key) if key else 0) + RECORD_OVERHEAD > self.settings.max_message_bytes
+
+    def _dead_letter(self, raw: bytes, outcome: Outcome, rejection: Rejection) -> Outcome:
+        """An outcome that cannot be written becomes a dead letter of its record (payload cut to fit:
+        the pipeline's ``max_payload_bytes``). Its story stays in the dedup index, so a later copy is
+        still a duplicate of it."""
+        return self.pipeline.dead_letter(raw, outcome.data.get("origin", {}), rejection)
 
     async def alert_topic(self, name: str) -> str:
         """A subscription's topic, created on first use."""

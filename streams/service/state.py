@@ -3,8 +3,11 @@
 The story index touches ~35 keys per article (band lists, bucket bookkeeping). Written one by one to
 a Faust table that is ~35 changelog records per article, and Faust produces each record separately:
 measured at ~26 articles/s end to end. Instead the index works on a plain dict, and the mutations of
-each :meth:`commit` (the service commits every 64 articles) become ONE journal entry ``j:<seq>`` in the
-table (its changelog is what a restarted worker recovers from). Journal entries older than the
+each :meth:`commit` (the service commits every chunk of articles) become one journal entry ``j:<seq>``
+in the table (its changelog is what a restarted worker recovers from), or several in sequence where
+one would pass ``max_entry_bytes``: an entry holds each posting list it touched whole, up to 16 ids of
+up to 512 characters, and with long ids (URLs) a chunk of 64 wrote entries of up to 2 MB, over the
+producer's 1 MB request limit (the worker crashed on the first). Journal entries older than the
 dedup window are deleted, so the changelog stays bounded by the window like the state itself. On
 start the dict is rebuilt by replaying the surviving entries in sequence order.
 
@@ -35,8 +38,15 @@ _PREFIX = b"j:"
 class JournaledStore(MutableMapping[str, bytes]):
     """A ``str -> bytes`` store whose changes are journaled, one entry per :meth:`commit`."""
 
-    def __init__(self, journal: MutableMapping[Any, Any], retention_seconds: float) -> None:
+    def __init__(
+        self,
+        journal: MutableMapping[Any, Any],
+        retention_seconds: float,
+        max_entry_bytes: int = 512 * 1024,
+    ) -> None:
         self._data: dict[str, bytes] = {}
+        #: An entry is closed before a mutation would take it past this (one mutation alone may).
+        self.max_entry_bytes = max_entry_bytes
         self._pending: dict[str, bytes | None] = {}
         self._journal = journal
         self._retention = retention_seconds
@@ -83,26 +93,32 @@ class JournaledStore(MutableMapping[str, bytes]):
         return sum(len(entries) for entries in self._entries.values())
 
     def commit(self, now: float, partition: int | None = None) -> int:
-        """Write pending changes as one journal entry and drop entries past retention; returns writes.
+        """Write pending changes as journal entries (one, unless it would pass ``max_entry_bytes``)
+        and drop entries past retention; returns writes.
 
         ``partition`` is the one the table writes to now (the current event's); entries written to
         another partition are dropped by a later commit made for that partition."""
         writes = 0
         if self._pending:
-            parts = [_HEAD.pack(now, len(self._pending))]
-            add = parts.extend  # no concatenation: a value (up to ~1.4 KB) is copied once, by the join
+            limit = self.max_entry_bytes - _HEAD.size
+            parts: list[bytes] = []
+            add = parts.extend  # no concatenation: a value (up to ~8 KB) is copied once, by the join
+            size = count = 0
             for key, value in self._pending.items():
                 k = key.encode()
+                grows = _MUT.size + len(k) + (0 if value is None else len(value))
+                if count and size + grows > limit:
+                    self._write_entry(now, partition, count, parts)
+                    writes += 1
+                    parts, size, count = [], 0, 0
+                    add = parts.extend
                 if value is None:
                     add((_MUT.pack(len(k), -1), k))
                 else:
                     add((_MUT.pack(len(k), len(value)), k, value))
-            self._seq = max(self._seq + 1, time.time_ns())
-            entry = b"%s%020d" % (_PREFIX, self._seq)
-            if partition is not None:
-                entry += b"@%d" % partition
-            self._journal[entry] = b"".join(parts)
-            self._entries.setdefault(partition, deque()).append((now, entry))
+                size += grows
+                count += 1
+            self._write_entry(now, partition, count, parts)
             self._pending.clear()
             writes += 1
         horizon = now - self._retention
@@ -114,6 +130,15 @@ class JournaledStore(MutableMapping[str, bytes]):
                     del self._journal[old]
                     writes += 1
         return writes
+
+    def _write_entry(self, now: float, partition: int | None, count: int, parts: list[bytes]) -> None:
+        """One journal entry of ``count`` mutations; entries replay in the order of their keys."""
+        self._seq = max(self._seq + 1, time.time_ns())
+        entry = b"%s%020d" % (_PREFIX, self._seq)
+        if partition is not None:
+            entry += b"@%d" % partition
+        self._journal[entry] = b"".join([_HEAD.pack(now, count), *parts])
+        self._entries.setdefault(partition, deque()).append((now, entry))
 
     def rebuild(self) -> int:
         """Replay the journal (after the table recovered) into memory; returns entries replayed."""

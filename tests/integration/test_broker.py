@@ -178,7 +178,9 @@ async def test_a_rebalance_reads_again_what_was_fetched_and_not_committed(
         deadline = asyncio.get_running_loop().time() + 30  # then the assert below says what is missing
         settled = 0  # polls since both members had partitions and everything expected had come
         while settled < 2 and asyncio.get_running_loop().time() < deadline:
-            for batches in await asyncio.gather(first.getmany(timeout_ms=300), second.getmany(timeout_ms=300)):
+            for batches in await asyncio.gather(
+                first.getmany(timeout_ms=300), second.getmany(timeout_ms=300)
+            ):
                 again += records(batches)
             done = len(again) >= len(expected) and first.assignment() and second.assignment()
             settled = settled + 1 if done else 0

@@ -392,3 +392,83 @@ def test_subscription_added_and_removed_at_run_time(kafka_bootstrap: str, tmp_pa
         assert [a["article"]["id"] for a in drain(kafka_bootstrap, topic, idle=2.0)] == ["ve-1"]
     finally:
         worker.stop()
+
+
+def test_nothing_the_worker_writes_passes_the_record_limit(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Every record the worker writes stays within ``WIREWATCH_MAX_MESSAGE_BYTES`` (its producer's
+    request limit, here 300,000), or the producer refuses it and the worker stops, on the same input
+    after every restart. Each case below crashed the worker at the 1 MB default before:
+
+    - dedup journal entries: an entry holds every posting list its chunk touched, whole (up to 16 ids
+      each); article ids may be 512 characters (``schemas/article.json``), and with 500-character ids
+      a chunk of 64 corpus articles wrote entries of 0.9-2 MB. A chunk now writes as many as it needs;
+    - a record over ``WIREWATCH_MAX_RECORD_BYTES``: its dead letter carried it whole, in base64. Now
+      cut, with ``payload_truncated``;
+    - a valid article whose classified document is over the limit: now a ``too_large`` dead letter;
+    - a huge input key, which ``origin`` carries: the dead letter then keeps neither.
+
+    Every input still gets its one outcome, and a restarted worker recovers the journal."""
+    from streams.bench.corpus import articles
+
+    t, limit = tag(), 300_000
+    env = service_env(
+        kafka_bootstrap,
+        t,
+        WIREWATCH_STORE="rocksdb://",
+        WIREWATCH_DATA_DIR=str(tmp_path / "state"),
+        WIREWATCH_MAX_MESSAGE_BYTES=str(limit),
+        WIREWATCH_MAX_RECORD_BYTES="400000",
+    )
+    docs = []
+    for raw in articles(700):
+        d = orjson.loads(raw)
+        docs.append({**d, "id": f"https://wire.example/{d['id']}/".ljust(500, "x")})
+    records: list[tuple[bytes | None, bytes | None]] = [(None, orjson.dumps(d)) for d in docs]
+    kinds, _ = expected(records, f"{t}.alerts.")
+    big_body = "北朝鮮が弾道ミサイルを発射した。" * 6_500  # ~305 KB of UTF-8: fits the input limit only
+    special: list[tuple[bytes | None, bytes | None]] = [
+        (None, orjson.dumps({"id": "big-story", "title": "Missile launch", "body": big_body})),
+        (None, orjson.dumps({"id": "too-big", "title": "t", "body": "x" * 450_000})),
+        (b"k" * 250_000, orjson.dumps({"id": "big-key", "title": "Small story", "body": "Quiet day."})),
+    ]
+    produce(kafka_bootstrap, f"{t}.articles", records + special)  # a backlog first: full chunks
+    worker = Worker(env, tmp_path / "worker.log").start()
+    try:
+        outcomes = {
+            kind: drain(kafka_bootstrap, f"{t}.{topic}", kinds[kind] + extra, timeout=90)
+            for kind, topic, extra in (
+                ("classified", "classified", 0),
+                ("duplicate", "duplicates", 0),
+                ("deadletter", "deadletter", len(special)),
+            )
+        }
+        assert {k: len(v) for k, v in outcomes.items()} == {
+            "classified": kinds["classified"],
+            "duplicate": kinds["duplicate"],
+            "deadletter": kinds["deadletter"] + len(special),
+        }, worker.log_tail()
+        assert worker.alive, worker.log_tail()
+        letters = {d["origin"]["offset"] - len(records): d for d in outcomes["deadletter"]}
+        assert {i: (d["reason"], d.get("payload_truncated")) for i, d in letters.items()} == {
+            0: ("too_large", True),  # its classified document was too large, not the record
+            1: ("too_large", True),
+            2: ("too_large", True),
+        }
+        assert "classified output" in letters[0]["message"], letters[0]["message"]
+        assert letters[2]["origin"]["key_b64"] is None and letters[2]["payload_b64"] == ""
+        for i, (_key, value) in enumerate(special):
+            assert letters[i]["payload_size"] == len(value or b"")
+            assert len(orjson.dumps(letters[i])) <= limit
+        worker.stop()
+        # The state came back from the changelog: a rewrite of the first story is still caught.
+        worker = Worker(env, tmp_path / "worker.log").start()
+        late = {**docs[0], "id": "late-copy"}
+        produce(kafka_bootstrap, f"{t}.articles", [(b"late", orjson.dumps(late))])
+        wait_until(
+            lambda: any(d["id"] == "late-copy" for d in drain(kafka_bootstrap, f"{t}.duplicates", idle=1.0)),
+            60,
+            "the late copy flagged as a duplicate",
+            logs=[worker],
+        )
+    finally:
+        worker.stop()

@@ -107,6 +107,24 @@ def test_dead_letter_keeps_the_original_bytes(pipeline: Pipeline) -> None:
     assert outcome.data["payload_size"] == len(raw)
 
 
+def test_a_dead_letter_cuts_a_payload_too_large_to_carry_and_says_so(
+    contract: Callable[[str, object], None],
+) -> None:
+    """The service sets ``max_payload_bytes`` so a dead letter fits in one Kafka record: a 1 MB
+    record's dead letter (base64, 1.33 MB) made the producer refuse it and the worker stop."""
+    import base64
+
+    pipeline = Pipeline(subscriptions=load_subscriptions(), max_record_bytes=100, max_payload_bytes=40)
+    raw = orjson.dumps({"id": "big", "title": "t", "body": "x" * 200})
+    cut = pipeline.process(raw, {"topic": "articles", "partition": 0, "offset": 7})
+    assert cut.kind == "deadletter" and cut.reason == "too_large"
+    assert base64.b64decode(cut.data["payload_b64"]) == raw[:40]
+    assert cut.data["payload_size"] == len(raw) and cut.data["payload_truncated"] is True
+    contract("deadletter", cut.data)
+    whole = pipeline.process(b"{bad", {"topic": "articles", "partition": 0, "offset": 8})
+    assert base64.b64decode(whole.data["payload_b64"]) == b"{bad" and "payload_truncated" not in whole.data
+
+
 def test_classify_is_stateless(pipeline: Pipeline) -> None:
     art = Article(**json.loads((DATA / "seed_upi.json").read_text()))
     a, b = pipeline.classify(art), pipeline.classify(art)

@@ -1,4 +1,4 @@
-"""The journaled dedup store: one journal entry per commit, bounded by retention, rebuilt on restart."""
+"""The journaled dedup store: journal entries per commit, bounded in size and by retention, rebuilt on restart."""
 
 from __future__ import annotations
 
@@ -55,6 +55,49 @@ def test_an_entry_spells_each_change_as_documented() -> None:
         + struct.pack("<Hi", 1, 0) + b"e"
     )  # fmt: skip
     assert raw == expected
+
+
+def test_a_commit_too_big_for_one_entry_writes_several_under_the_limit() -> None:
+    """Posting lists of long ids made a chunk's entry pass the producer's 1 MB request limit, and the
+    worker crashed (``test_long_article_ids_keep_every_journal_entry_under_the_record_limit``)."""
+    journal: dict[bytes, bytes] = {}
+    store = JournaledStore(journal, retention_seconds=100, max_entry_bytes=1000)
+    for i in range(40):
+        store[f"b:{i}"] = b"x" * 90
+    store["huge"] = b"y" * 3000  # more than a whole entry: alone in one
+    del store["b:3"]
+    assert store.commit(now=10) == len(journal) > 4
+    sizes = sorted(len(raw) for raw in journal.values())
+    assert sizes[-1] > 3000 and all(size <= 1000 for size in sizes[:-1])
+    restarted = JournaledStore(journal, retention_seconds=100)
+    assert restarted.rebuild() == len(journal)
+    assert dict(restarted) == dict(store) and "b:3" not in restarted
+    assert store.journal_entries == len(journal)
+    store.commit(now=200)  # every entry of the split commit expires with it
+    assert not journal
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(st.sampled_from("abcdefgh"), st.one_of(st.none(), st.binary(max_size=120))), max_size=60
+    ),
+    limit=st.integers(min_value=20, max_value=400),
+)
+def test_split_entries_replay_to_the_same_state(changes: list[tuple[str, bytes | None]], limit: int) -> None:
+    journal: dict[bytes, bytes] = {}
+    store = JournaledStore(journal, retention_seconds=1e9, max_entry_bytes=limit)
+    for i, (key, value) in enumerate(changes):
+        if value is None:
+            store.pop(key, None)
+        else:
+            store[key] = value
+        if i % 7 == 6:
+            store.commit(now=float(i))
+    store.commit(now=1e6)
+    restarted = JournaledStore(journal, retention_seconds=1e9)
+    restarted.rebuild()
+    assert dict(restarted) == dict(store)
 
 
 def test_entries_past_retention_are_deleted() -> None:

@@ -164,3 +164,30 @@ async def test_every_producer_compresses_as_the_setting_says(
     producer = cast(Any, create_service(settings).app.producer)
     assert producer._settings_default()["compression_type"] == codec
     assert producer_options(settings)["compression_type"] == codec
+
+
+async def test_the_record_limit_reaches_the_producer_and_bounds_its_records(tmp_path: object) -> None:
+    """``WIREWATCH_MAX_MESSAGE_BYTES`` is the Faust producer's request limit and caps its batches;
+    ``RECORD_OVERHEAD``, which the worker adds to key and value to check an output against it, is no
+    less than what aiokafka's producer counts (its check: ``_serialize``)."""
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    from streams.service.app import RECORD_OVERHEAD, create_service
+    from streams.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "WIREWATCH_STORE": "memory://",
+            "WIREWATCH_DATA_DIR": str(tmp_path),
+            "WIREWATCH_MAX_MESSAGE_BYTES": "300000",
+        }
+    )
+    service = create_service(settings)
+    options = cast(Any, service.app.producer)._settings_default()
+    assert options["max_request_size"] == options["max_batch_size"] == 300_000
+    assert service.dedup_state.max_entry_bytes < 300_000 - RECORD_OVERHEAD
+    assert service.pipeline.max_payload_bytes is not None
+    assert service.pipeline.max_payload_bytes * 4 // 3 < 300_000 - RECORD_OVERHEAD
+    for key, value in ((None, b""), (b"k" * 2048, b"v" * 999_000), (b"k", b"v" * 5_000_000)):
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, [])
+        assert size <= len(value) + len(key or b"") + RECORD_OVERHEAD
