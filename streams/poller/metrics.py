@@ -14,6 +14,7 @@ class PollerMetrics:
     registry: CollectorRegistry
     fetches: Counter
     items_published: Counter
+    items_skipped: Counter
     errors: Counter
     last_success: Gauge
     fetch_seconds: Histogram
@@ -34,6 +35,13 @@ class PollerMetrics:
                 "wirewatch_poller_items_published",
                 "New feed items published to the articles topic.",
                 ["feed"],
+                registry=reg,
+            ),
+            items_skipped=Counter(
+                "wirewatch_poller_items_skipped",
+                "New feed items not published, by reason (too_large: over WIREWATCH_MAX_MESSAGE_BYTES "
+                "as a record).",
+                ["feed", "reason"],
                 registry=reg,
             ),
             errors=Counter(

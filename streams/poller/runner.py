@@ -26,6 +26,7 @@ from streams.poller.items import parse_feed
 from streams.poller.metrics import PollerMetrics
 from streams.poller.schedule import Schedule
 from streams.poller.seen import SeenStore
+from streams.service.connection import record_fits
 from streams.settings import Settings
 
 log = logging.getLogger("wirewatch.poller")
@@ -93,6 +94,8 @@ class Poller:
         self.rand = rand
         self.schedule = Schedule(settings.poll_jitter, settings.poll_max_backoff_seconds)
         self.failures: dict[str, int] = {f.name: 0 for f in self.feeds}
+        for f in self.feeds:  # exported at 0 from the start: a rule or panel on it then has a series
+            self.metrics.items_skipped.labels(f.name, "too_large")
         self.retry_after: dict[str, float] = {}
 
     async def poll(self, feed: Feed) -> PollOutcome:
@@ -134,7 +137,7 @@ class Poller:
                 parsed.detail,
             )
         by_id = {a["id"]: a for a in parsed.articles}  # a feed listing one guid twice publishes it once
-        new = [by_id[i] for i in self.store.unseen(feed.name, by_id)]
+        new = self._publishable(feed, [by_id[i] for i in self.store.unseen(feed.name, by_id)])
         if new:
             try:
                 await self.publisher.publish(new)
@@ -151,6 +154,26 @@ class Poller:
             feed.name, fetched.status, len(new), detail=f"{len(new)} new of {len(by_id)} items{skipped}"
         )
         return self._succeeded(feed, outcome, now)
+
+    def _publishable(self, feed: Feed, articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The articles a producer takes. One over ``WIREWATCH_MAX_MESSAGE_BYTES`` failed the
+        feed's every poll (the producer refused it, so nothing was marked seen and it came again);
+        it is now counted, logged and marked seen with the rest. Its text stays at its URL."""
+        kept = []
+        for article in articles:
+            size = len(orjson.dumps(article))
+            if record_fits(self.settings, str(article["id"]).encode(), size):
+                kept.append(article)
+                continue
+            self.metrics.items_skipped.labels(feed.name, "too_large").inc()
+            log.warning(
+                "feed %s: item %s (%s) is %d bytes, over WIREWATCH_MAX_MESSAGE_BYTES; not published",
+                feed.name,
+                article["id"],
+                article.get("url", ""),
+                size,
+            )
+        return kept
 
     def _succeeded(self, feed: Feed, outcome: PollOutcome, now: float) -> PollOutcome:
         self.failures[feed.name] = 0

@@ -29,7 +29,7 @@ from streams.domain.labels import Labelled
 from streams.domain.pipeline import Batch, Outcome, Pipeline
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
 from streams.domain.threats import ThreatClassifier
-from streams.service.connection import faust_credentials, subscriptions_consumer
+from streams.service.connection import RECORD_OVERHEAD, faust_credentials, record_fits, subscriptions_consumer
 from streams.service.inbox import Inbox
 from streams.service.labelling import Labelling
 from streams.service.metrics import Metrics
@@ -41,9 +41,6 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 #: Articles per dedup journal entry: one changelog record each, ~3 KB of state per article.
 JOURNAL_CHUNK = 64
-#: What a Kafka record adds to its key and value: an upper bound of aiokafka's
-#: ``estimate_size_in_bytes`` for one record without headers (batch header 61, record header 21).
-RECORD_OVERHEAD = 128
 #: Room a dead letter needs beside its payload (reason, message, origin, times).
 DEADLETTER_ROOM = 16 * 1024
 #: Fetched records the consumer may queue ahead of the agent before its fetch loop waits.
@@ -362,7 +359,7 @@ class WirewatchService:
         key = outcome.key.encode() if outcome.key else None
         alerts = [orjson.dumps(alert.document) for alert in outcome.alerts]
         largest = max(len(value), *map(len, alerts)) if alerts else len(value)
-        if self._over_limit(key, largest):
+        if not record_fits(self.settings, key, largest):
             # The producer would refuse it and the worker stop, on the same record after each restart.
             why = (
                 f"its {outcome.kind} output is {largest} bytes, over the {self.settings.max_message_bytes}"
@@ -371,7 +368,7 @@ class WirewatchService:
             outcome = self._dead_letter(raw, outcome, Rejection("too_large", why, outcome.key))
             value, alerts = orjson.dumps(outcome.data), []
             key = outcome.key.encode() if outcome.key else None
-            if self._over_limit(key, len(value)):
+            if not record_fits(self.settings, key, len(value)):
                 # Only the input's Kafka key, which origin carries, is left unbounded.
                 data = outcome.data
                 data["message"] += "; neither the payload nor the input key fit, see origin"
@@ -395,9 +392,6 @@ class WirewatchService:
         if started:
             m.end_to_end_seconds.observe(max(0.0, time.time() - started))
         return records
-
-    def _over_limit(self, key: bytes | None, value_size: int) -> bool:
-        return value_size + (len(key) if key else 0) + RECORD_OVERHEAD > self.settings.max_message_bytes
 
     def _dead_letter(self, raw: bytes, outcome: Outcome, rejection: Rejection) -> Outcome:
         """An outcome that cannot be written becomes a dead letter of its record (payload cut to fit:

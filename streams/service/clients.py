@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.domain.subscriptions import Subscription, SubscriptionError, load_subscriptions
-from streams.service.connection import aiokafka_options, producer_options, subscriptions_consumer
+from streams.service.connection import aiokafka_options, producer_options, record_fits, subscriptions_consumer
 from streams.settings import Settings
 
 
@@ -85,6 +85,17 @@ async def publish(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     topic = args.topic or settings.topic_articles
     records = list(read_records(args.paths))
+    # Refused before any is sent: the producer would raise at the first, half the file already out.
+    fits = [record_fits(settings, record_key(raw), len(raw)) for raw in records]
+    too_large = [(n, len(raw)) for n, (raw, ok) in enumerate(zip(records, fits, strict=True), 1) if not ok]
+    for n, size in too_large:
+        print(
+            f"record {n}: {size} bytes, over WIREWATCH_MAX_MESSAGE_BYTES ({settings.max_message_bytes})",
+            file=sys.stderr,
+        )
+    if too_large:
+        print("nothing published", file=sys.stderr)
+        return 2
     producer = AIOKafkaProducer(linger_ms=5, acks="all", **producer_options(settings))
     await producer.start()
     interval = 1.0 / args.rate if args.rate > 0 else 0.0

@@ -8,6 +8,16 @@ from typing import Any
 
 from streams.settings import Settings
 
+#: What a Kafka record adds to its key and value: an upper bound of aiokafka's
+#: ``estimate_size_in_bytes`` for one record without headers (batch header 61, record header 21),
+#: which its producer checks against ``max_request_size`` (``WIREWATCH_MAX_MESSAGE_BYTES``).
+RECORD_OVERHEAD = 128
+
+
+def record_fits(settings: Settings, key: bytes | None, value_size: int) -> bool:
+    """Whether a producer of ours takes a record of this key and value size."""
+    return value_size + (len(key) if key else 0) + RECORD_OVERHEAD <= settings.max_message_bytes
+
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if "SSL" not in settings.security_protocol:
@@ -38,7 +48,11 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
 
 def producer_options(settings: Settings) -> dict[str, Any]:
     """:func:`aiokafka_options` plus what only producers take."""
-    return {**aiokafka_options(settings), "compression_type": settings.compression_type}
+    return {
+        **aiokafka_options(settings),
+        "compression_type": settings.compression_type,
+        "max_request_size": settings.max_message_bytes,
+    }
 
 
 def faust_credentials(settings: Settings) -> Any:

@@ -150,3 +150,20 @@ def test_bench_p99_at_500_is_the_median_of_the_rounds() -> None:
     assert p99_at_500(runs) == 59.0
     assert p99_at_500(runs[:1]) == 466.0  # --quick: the one window there is
     assert p99_at_500([]) is None  # a run that measured no latency at 500/s
+
+
+def test_publish_refuses_a_file_with_a_record_over_the_limit_before_sending_any(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The producer refuses a record over ``WIREWATCH_MAX_MESSAGE_BYTES`` when it comes to it, after
+    the records before it were sent: half a file published, and a traceback. Checked before any is
+    sent instead (no broker is reached here: the address is closed)."""
+    src = tmp_path / "in.jsonl"
+    big = orjson.dumps({"id": "big", "title": "t", "body": "x" * 70_000})
+    src.write_bytes(b'{"id": "a", "title": "t", "body": "b"}\n' + big + b"\n")
+    monkeypatch.setenv("WIREWATCH_MAX_MESSAGE_BYTES", "65536")
+    monkeypatch.setenv("WIREWATCH_BROKER", "127.0.0.1:9")
+    code, _, err = run(capsys, "publish", "--quiet", str(src))
+    assert code == 2
+    assert f"record 2: {len(big)} bytes, over WIREWATCH_MAX_MESSAGE_BYTES (65536)" in err
+    assert "nothing published" in err

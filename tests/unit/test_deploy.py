@@ -234,6 +234,7 @@ def test_poller_metrics_used_by_dashboard_and_rules_are_exported() -> None:
     metrics = PollerMetrics.create()
     metrics.fetches.labels("f", "200").inc()
     metrics.items_published.labels("f").inc()
+    metrics.items_skipped.labels("f", "too_large").inc()
     metrics.errors.labels("f", "timeout").inc()
     metrics.last_success.labels("f").set(1)
     metrics.fetch_seconds.labels("f").observe(0.1)

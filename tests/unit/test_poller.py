@@ -319,10 +319,10 @@ class Recorder:
 
 
 def poller_for(
-    tmp_path: Path, feeds: list[Feed], session: aiohttp.ClientSession, recorder: Recorder
+    tmp_path: Path, feeds: list[Feed], session: aiohttp.ClientSession, recorder: Recorder, **env: str
 ) -> Poller:
     settings = Settings.from_env(
-        {"WIREWATCH_POLL_TIMEOUT_SECONDS": "1", "WIREWATCH_POLL_MAX_BYTES": "200000"}
+        {"WIREWATCH_POLL_TIMEOUT_SECONDS": "1", "WIREWATCH_POLL_MAX_BYTES": "200000", **env}
     )
     store = SeenStore.open(tmp_path / "state", ttl_seconds=3600, max_per_feed=100)
     return Poller(
@@ -452,3 +452,25 @@ def test_poll_command_explains_a_missing_or_bad_feeds_file(
     bad.write_text("feeds:\n  - name: x\n")
     assert main(["poll", "--feeds", str(bad)]) == 2
     assert f"error: {bad}: feeds[0] (x): url must be http(s)" in capsys.readouterr().err
+
+
+async def test_an_item_too_large_for_a_record_is_skipped_counted_and_not_retried(
+    tmp_path: Path, server: FeedServer, session: aiohttp.ClientSession
+) -> None:
+    """The producer refuses a record over ``WIREWATCH_MAX_MESSAGE_BYTES``; the publish failed, nothing
+    was marked seen, and every later poll of the feed failed on the same item."""
+    huge = "<p>" + "North Korea fired a missile. " * 4_000 + "</p>"  # ~116 KB as a record
+    item = (
+        '<item><title>Long read</title><guid isPermaLink="false">wire-huge</guid>'
+        f"<description><![CDATA[{huge}]]></description></item>"
+    )
+    body = (FEEDS / "world_rss2.xml").read_text().replace("</channel>", item + "</channel>")
+    feed = Feed("world", server.serve("/rss.xml", body=body.encode()), 60)
+    rec = Recorder()
+    poller = poller_for(tmp_path, [feed], session, rec, WIREWATCH_MAX_MESSAGE_BYTES="100000")
+    first = await poller.poll(feed)
+    assert (first.status, first.published, first.reason) == ("200", 3, "")
+    assert (await poller.poll(feed)).published == 0  # marked seen: not tried again
+    assert len(rec.published) == 3 and all(a["id"] != "wire-huge" for a in rec.published)
+    skipped = {"feed": "world", "reason": "too_large"}
+    assert poller.metrics.registry.get_sample_value("wirewatch_poller_items_skipped_total", skipped) == 1

@@ -167,12 +167,13 @@ async def test_every_producer_compresses_as_the_setting_says(
 
 
 async def test_the_record_limit_reaches_the_producer_and_bounds_its_records(tmp_path: object) -> None:
-    """``WIREWATCH_MAX_MESSAGE_BYTES`` is the Faust producer's request limit and caps its batches;
+    """``WIREWATCH_MAX_MESSAGE_BYTES`` is every producer's request limit and caps the worker's batches;
     ``RECORD_OVERHEAD``, which the worker adds to key and value to check an output against it, is no
     less than what aiokafka's producer counts (its check: ``_serialize``)."""
     from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-    from streams.service.app import RECORD_OVERHEAD, create_service
+    from streams.service.app import create_service
+    from streams.service.connection import RECORD_OVERHEAD, producer_options
     from streams.settings import Settings
 
     settings = Settings.from_env(
@@ -185,6 +186,7 @@ async def test_the_record_limit_reaches_the_producer_and_bounds_its_records(tmp_
     service = create_service(settings)
     options = cast(Any, service.app.producer)._settings_default()
     assert options["max_request_size"] == options["max_batch_size"] == 300_000
+    assert producer_options(settings)["max_request_size"] == 300_000  # the poller's and the CLI's
     assert service.dedup_state.max_entry_bytes < 300_000 - RECORD_OVERHEAD
     assert service.pipeline.max_payload_bytes is not None
     assert service.pipeline.max_payload_bytes * 4 // 3 < 300_000 - RECORD_OVERHEAD
