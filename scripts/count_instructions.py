@@ -34,7 +34,7 @@ def instrument(on: bool) -> None:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    pipeline, batches = warmed(n)  # the in-process bench's set-up: warm-up, frozen heap, batches of 64
+    pipeline, batches = warmed(n)  # the in-process bench's set-up: warm-up, frozen heap, batches of BATCH
     print(f"{n} articles; domain core: {native.describe()}", flush=True)
     instrument(True)
     for batch in batches:
