@@ -147,7 +147,7 @@ def drain(
 
 def main() -> None:
     from streams.bench import e2e
-    from streams.bench.corpus import articles
+    from streams.bench.corpus import articles, corpus_name
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--records", type=int, default=12_000)
@@ -171,6 +171,9 @@ def main() -> None:
     args = p.parse_args()
     names = args.target.split(",")
     records = list(articles(args.records))
+    # Without `make bench-corpus` the labelled wire set stands in, and drains differ (a whole
+    # session's figures were taken on it unnoticed).
+    print(f"corpus: {corpus_name()}, {len(records):,} records", flush=True)
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     with contextlib.ExitStack() as stack:
         if args.private:

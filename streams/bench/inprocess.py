@@ -20,7 +20,7 @@ from streams.service.worker import freeze_startup_heap
 #: wire), so the default 48 h dedup window holds ~50k articles and state must stop growing after that.
 SECONDS_PER_ARTICLE = 3.5
 #: Articles per ``process_batch`` call, as the service batches a busy stream.
-BATCH = 128
+BATCH = 256
 
 
 @dataclass

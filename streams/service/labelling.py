@@ -36,9 +36,9 @@ from streams.domain.threats import ThreatClassifier
 log = logging.getLogger("wirewatch")
 #: Chunks with fewer new articles than this are labelled in the worker's thread (see :class:`Labelling`).
 OFFLOAD_FROM = 16
-#: Pipe capacity asked for, both ways (Linux's default ceiling). A chunk of 128 articles (~400 KB) is
+#: Pipe capacity asked for, both ways (Linux's default ceiling). A chunk of 256 articles (~800 KB) is
 #: written without blocking while the child still labels the chunk before it, and its labels
-#: (~400-580 KB) come back in one write: through the default 64 KB pipe the worker's thread, woken by
+#: (~0.8-1.2 MB) come back in one or two writes: through the default 64 KB pipe the worker's thread, woken by
 #: the first bytes, waited in ``read`` while the child wrote the rest.
 PIPE_BYTES = 1 << 20
 
@@ -149,7 +149,7 @@ class ChildProcess:
 
 class Labelling:
     """Labels a chunk in the worker's thread, or in the child processes when the chunk is big enough
-    to pay for the trip: a backlog's chunks of 128 go to the children, the few articles a live stream
+    to pay for the trip: a backlog's chunks of 256 go to the children, the few articles a live stream
     delivers at a time stay here (through a child, p50 at 500 articles/s measured 30-44 ms against
     18-26 in the thread)."""
 

@@ -23,7 +23,7 @@ fetch is a round trip to it (a method queue there, a future back), each leg wait
 while the main thread classifies; the sockets' own sends and receives wait for it too. At 500
 articles/s that put p50 publish-to-output at 17-24 ms and p99 at 46-70; in the loop, 10-13 and
 29-41 (alternated runs, docs/benchmarks.md), at the same drain rate. aiokafka's heartbeats then
-share the loop with the agent, whose steps stay short (a chunk of 128; the dedup index is rebuilt
+share the loop with the agent, whose steps stay short (a chunk of up to 256; the dedup index is rebuilt
 one journal entry at a time). ``WIREWATCH_CONSUMER_THREAD=1`` restores Faust's thread.
 """
 
