@@ -7,9 +7,11 @@ each :meth:`commit` (the service commits every chunk of articles) become one jou
 in the table (its changelog is what a restarted worker recovers from), or several in sequence where
 one would pass ``max_entry_bytes``: an entry holds each posting list it touched whole, up to 16 ids of
 up to 512 characters, and with long ids (URLs) a chunk of 64 wrote entries of up to 2 MB, over the
-producer's 1 MB request limit (the worker crashed on the first). Journal entries older than the
-dedup window are deleted, so the changelog stays bounded by the window like the state itself. On
-start the dict is rebuilt by replaying the surviving entries in sequence order.
+producer's 1 MB request limit (the worker crashed on the first). A crash may keep some of a split
+commit's entries and not the rest; the chunk is then read again, and the story index already treats
+an id whose ``a:`` record is missing as absent (a posting list may name it). Journal entries older
+than the dedup window are deleted, so the changelog stays bounded by the window like the state
+itself. On start the dict is rebuilt by replaying the surviving entries in sequence order.
 
 A worker owning several input partitions keeps one index for all of them, and a Faust table writes
 and reads through the *current event's* partition: ``table[key]``, ``key in table`` and ``del`` see
@@ -36,7 +38,8 @@ _PREFIX = b"j:"
 
 
 class JournaledStore(MutableMapping[str, bytes]):
-    """A ``str -> bytes`` store whose changes are journaled, one entry per :meth:`commit`."""
+    """A ``str -> bytes`` store whose changes are journaled, in entries of at most ``max_entry_bytes``
+    per :meth:`commit`."""
 
     def __init__(
         self,
