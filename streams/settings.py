@@ -141,10 +141,11 @@ class Settings:
     max_message_bytes: int = _env(
         "WIREWATCH_MAX_MESSAGE_BYTES",
         1_000_000,
-        "Largest record the worker writes (its producer's request limit; keep it within the topics' "
+        "Largest record Wirewatch writes (every producer's request limit; keep it within the topics' "
         "`max.message.bytes`). A larger output is dead-lettered as `too_large`, a dead letter's payload "
         "is cut to fit, the dedup journal is split into entries under it, and producer batches are no "
-        "larger. At least 65536.",
+        "larger; the poller skips a feed item over it, `wirewatch publish` refuses a file with one. "
+        "At least 65536.",
     )
     max_title_chars: int = _env(
         "WIREWATCH_MAX_TITLE_CHARS", 2_000, "Longer titles are dead-lettered as `schema_violation`."

@@ -86,8 +86,11 @@ async def publish(args: argparse.Namespace) -> int:
     topic = args.topic or settings.topic_articles
     records = list(read_records(args.paths))
     # Refused before any is sent: the producer would raise at the first, half the file already out.
-    fits = [record_fits(settings, record_key(raw), len(raw)) for raw in records]
-    too_large = [(n, len(raw)) for n, (raw, ok) in enumerate(zip(records, fits, strict=True), 1) if not ok]
+    too_large = [
+        (n, len(raw))
+        for n, raw in enumerate(records, 1)
+        if not record_fits(settings, record_key(raw), len(raw))
+    ]
     for n, size in too_large:
         print(
             f"record {n}: {size} bytes, over WIREWATCH_MAX_MESSAGE_BYTES ({settings.max_message_bytes})",

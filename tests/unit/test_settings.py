@@ -40,6 +40,7 @@ def test_env_overrides_and_types() -> None:
         ({"WIREWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "SASL_MECHANISM"),
         ({"WIREWATCH_PROCESSING_GUARANTEE": "maybe"}, "PROCESSING_GUARANTEE"),
         ({"WIREWATCH_PRODUCER_COMPRESSION": "brotli"}, "PRODUCER_COMPRESSION: unknown 'brotli'"),
+        ({"WIREWATCH_MAX_MESSAGE_BYTES": "1000"}, "WIREWATCH_MAX_MESSAGE_BYTES must be >= 65536"),
     ],
 )
 def test_invalid_settings_fail_with_the_variable_name(env: dict[str, str], message: str) -> None:
