@@ -420,7 +420,7 @@ def test_nothing_the_worker_writes_passes_the_record_limit(kafka_bootstrap: str,
         WIREWATCH_MAX_RECORD_BYTES="400000",
     )
     docs = []
-    for raw in articles(700):
+    for raw in articles(700, root=tmp_path):  # the labelled wire set, with or without .cache/bench
         d = orjson.loads(raw)
         docs.append({**d, "id": f"https://wire.example/{d['id']}/".ljust(500, "x")})
     records: list[tuple[bytes | None, bytes | None]] = [(None, orjson.dumps(d)) for d in docs]
