@@ -101,6 +101,13 @@ class Settings:
         5000,
         "GIL switch interval, for `WIREWATCH_CONSUMER_THREAD=1` (no other thread competes for the GIL).",
     )
+    malloc_keep_bytes: int = _env(
+        "WIREWATCH_MALLOC_KEEP_BYTES",
+        67_108_864,
+        "Freed memory a worker process keeps for reuse (glibc's trim threshold; allocations under 32 MiB "
+        "then come from the heap). glibc returned it and faulted it in again: ~3 page faults an article. "
+        "0: glibc's defaults.",
+    )
     log_level: str = _env("WIREWATCH_LOG_LEVEL", "info", "Worker log level.")
 
     # --- Topics
@@ -252,6 +259,8 @@ class Settings:
             raise ValueError("WIREWATCH_POLL_JITTER must be between 0 and 1")
         if self.poll_timeout_seconds <= 0:
             raise ValueError("WIREWATCH_POLL_TIMEOUT_SECONDS must be > 0")
+        if not 0 <= self.malloc_keep_bytes < 2**31:  # glibc's mallopt takes an int
+            raise ValueError("WIREWATCH_MALLOC_KEEP_BYTES must be between 0 and 2147483647")
         if self.max_message_bytes < 65_536:
             raise ValueError("WIREWATCH_MAX_MESSAGE_BYTES must be >= 65536")
         for name in (

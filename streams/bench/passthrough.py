@@ -15,8 +15,11 @@ import uuid
 async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    from streams.service.worker import keep_freed_memory
     from streams.settings import Settings
 
+    settings = Settings.from_env()
+    keep_freed_memory(settings.malloc_keep_bytes)  # the worker's allocator set-up
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -24,7 +27,6 @@ async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
         auto_offset_reset="earliest",
         enable_auto_commit=True,
     )
-    settings = Settings.from_env()
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=1,
@@ -48,13 +50,14 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     import faust
 
     from streams.service.transport import app_class
-    from streams.service.worker import quiet_worker, share_the_gil
+    from streams.service.worker import keep_freed_memory, quiet_worker, share_the_gil
     from streams.settings import Settings
 
     # Wirewatch's consumer (fetch wait, in the event loop), producer batch size and compression, GIL
-    # switch interval and worker set-up, as the bench's worker gets them: the floor is the framework's,
-    # not a setting's.
+    # switch interval, allocator and worker set-up, as the bench's worker gets them: the floor is the
+    # framework's, not a setting's.
     defaults = Settings.from_env()
+    keep_freed_memory(defaults.malloc_keep_bytes)
     app = app_class(defaults.fetch_max_wait_ms, defaults.consumer_thread)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",

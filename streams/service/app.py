@@ -183,7 +183,10 @@ class WirewatchService:
         )
         self.metrics.subscriptions.set(len(book))
         self.labelling = Labelling(
-            self.pipeline.labeler, settings.classifier_processes, settings.taxonomy_file
+            self.pipeline.labeler,
+            settings.classifier_processes,
+            settings.taxonomy_file,
+            keep_freed_bytes=settings.malloc_keep_bytes,
         )
         self.labelling_started = asyncio.Event()
         #: The chunk being labelled while the agent begins the next (see :meth:`process`).

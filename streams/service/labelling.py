@@ -32,6 +32,7 @@ from streams.domain.labels import Labeler, Labelled, decode_labelled, encode_lab
 from streams.domain.model import Article
 from streams.domain.regions import RegionClassifier
 from streams.domain.threats import ThreatClassifier
+from streams.service.worker import keep_freed_memory
 
 log = logging.getLogger("wirewatch")
 #: Chunks with fewer new articles than this are labelled in the worker's thread (see :class:`Labelling`).
@@ -47,8 +48,11 @@ class ClassifierDied(RuntimeError):
     """The classifier process exited; the worker must stop rather than lose the chunk."""
 
 
-def serve(requests: Connection, results: Connection, taxonomy_file: str | None) -> None:
+def serve(
+    requests: Connection, results: Connection, taxonomy_file: str | None, keep_freed_bytes: int = 0
+) -> None:
     """The child: answer each request, in order, until the worker closes its end."""
+    keep_freed_memory(keep_freed_bytes)  # ~1 MB requests and results a chunk, as in the worker
     # Ctrl-C, or a SIGTERM sent to the whole process group, must not end the child under the worker's
     # in-flight chunk: the worker closes the pipe when it stops, or dies, and either ends the loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -68,8 +72,9 @@ def serve(requests: Connection, results: Connection, taxonomy_file: str | None) 
 class ChildProcess:
     """One classifier process; calls are answered in the order they were made."""
 
-    def __init__(self, taxonomy_file: str | None) -> None:
+    def __init__(self, taxonomy_file: str | None, keep_freed_bytes: int = 0) -> None:
         self._taxonomy_file = taxonomy_file
+        self._keep_freed_bytes = keep_freed_bytes
         self._pending: deque[asyncio.Future[list[Labelled]]] = deque()
         self._requests: Connection | None = None
         self._results: Connection | None = None
@@ -85,7 +90,7 @@ class ChildProcess:
                 fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._process = ctx.Process(
             target=serve,
-            args=(child_requests, child_results, self._taxonomy_file),
+            args=(child_requests, child_results, self._taxonomy_file, self._keep_freed_bytes),
             name="wirewatch-classifier",
             daemon=True,
         )
@@ -154,11 +159,16 @@ class Labelling:
     18-26 in the thread)."""
 
     def __init__(
-        self, labeler: Labeler, processes: int, taxonomy_file: str | None, offload_from: int = OFFLOAD_FROM
+        self,
+        labeler: Labeler,
+        processes: int,
+        taxonomy_file: str | None,
+        offload_from: int = OFFLOAD_FROM,
+        keep_freed_bytes: int = 0,
     ) -> None:
         self.labeler = labeler
         self.offload_from = offload_from
-        self.children = [ChildProcess(taxonomy_file) for _ in range(processes)]
+        self.children = [ChildProcess(taxonomy_file, keep_freed_bytes) for _ in range(processes)]
 
     async def start(self) -> None:
         await asyncio.gather(*(child.start() for child in self.children))

@@ -4,6 +4,7 @@ child stops the worker's chunk instead of losing it."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import signal
@@ -153,6 +154,31 @@ def test_small_chunks_stay_in_the_thread(labeler: Labeler) -> None:
             labelling.close()
 
     asyncio.run(go())
+
+
+def test_the_child_sets_up_its_allocator_as_the_worker_does(
+    labeler: Labeler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its requests and results are ~1 MB a chunk too: ``WIREWATCH_MALLOC_KEEP_BYTES`` reaches it."""
+    import multiprocessing
+
+    from streams.service import labelling as labelling_module
+
+    labelling = Labelling(labeler, processes=1, taxonomy_file=None, keep_freed_bytes=12345)
+    assert labelling.children[0]._keep_freed_bytes == 12345
+    kept: list[int] = []
+    monkeypatch.setattr(labelling_module, "keep_freed_memory", kept.append)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # the child ignores ^C; we don't
+    requests, ours = multiprocessing.Pipe(duplex=False)
+    theirs, results = multiprocessing.Pipe(duplex=False)
+    ours.close()  # no request will come: serve returns at once, after its set-up
+    try:
+        labelling_module.serve(requests, results, None, 12345)
+    finally:
+        gc.unfreeze()  # serve freezes the heap, as the child should; this process is not one
+        for end in (requests, theirs, results):
+            end.close()
+    assert kept == [12345]
 
 
 def test_a_dead_child_fails_the_pending_chunk(labeler: Labeler) -> None:
