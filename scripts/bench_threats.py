@@ -1,5 +1,6 @@
 """Timing of ThreatClassifier.classify on ~3 KB articles: PYTHONPATH=. python scripts/bench_threats.py"""
 
+import functools
 import json
 import time
 import timeit
@@ -24,7 +25,12 @@ for name, article in arts.items():
     # Many short runs, keep the fastest, timed in CPU time of this thread: on a shared machine wall time
     # always includes someone else's work.
     n = 200
-    t = min(
-        timeit.repeat(lambda a=article: tc.classify(a), number=n, repeat=150, timer=time.thread_time)
-    ) / n
+    t = (
+        min(
+            timeit.repeat(
+                functools.partial(tc.classify, article), number=n, repeat=150, timer=time.thread_time
+            )
+        )
+        / n
+    )
     print(f"{name}: len={len(article.body)} {t * 1e6:.1f} us/article")
