@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import countryinfo  # type: ignore[import-untyped]
+import countryinfo
 import pycountry
 
 OUT = Path(__file__).resolve().parents[1] / "streams/domain/data/regions/countries.yaml"
