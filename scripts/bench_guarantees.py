@@ -10,10 +10,9 @@ read ``read_committed`` (what a consumer of the guarantee would do), so they cou
 from __future__ import annotations
 
 import argparse
-import asyncio
+import functools
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,49 +21,6 @@ sys.path.insert(0, str(ROOT))
 
 from streams.bench import e2e  # noqa: E402
 from streams.bench.corpus import articles  # noqa: E402
-
-#: Latency runs time records when a read_committed consumer receives them: exactly-once outputs become
-#: visible only when their transaction commits, which broker timestamps do not show.
-VISIBLE = False
-
-
-async def _collect_committed(
-    bootstrap: str,
-    topics: list[str],
-    expect: int,
-    wait_s: float,
-    keys: set[bytes] | None = None,
-    positioned: asyncio.Event | None = None,
-) -> list[tuple[bytes, int]]:
-    """``e2e._collect`` (same signature: its latency runs pass ``keys`` and ``positioned``), reading
-    committed records only."""
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-        enable_auto_commit=False, isolation_level="read_committed",
-    )  # fmt: skip
-    await consumer.start()
-    out: list[tuple[bytes, int]] = []
-    loop = asyncio.get_running_loop()
-    try:
-        if positioned is not None:
-            await e2e._at_end(consumer, topics)
-            positioned.set()
-        deadline = loop.time() + wait_s
-        while len(out) < expect and loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-            now_ms = int(time.time() * 1000)
-            for records in batch.values():
-                # Saturation uses the broker timestamps; visible latency the time a reader got it.
-                out.extend(
-                    (r.key or b"", now_ms if VISIBLE else r.timestamp)
-                    for r in records
-                    if keys is None or r.key in keys
-                )
-    finally:
-        await consumer.stop()
-    return out
 
 
 def main() -> int:
@@ -75,7 +31,9 @@ def main() -> int:
     p.add_argument("--latency-seconds", type=float, default=20.0)
     args = p.parse_args()
     records = list(articles(args.records))
-    e2e._collect = _collect_committed  # read_committed for both: identical for at-least-once outputs
+    # read_committed for both (identical for at-least-once outputs); the bench's collector otherwise.
+    collect = e2e._collect
+    e2e._collect = functools.partial(collect, isolation_level="read_committed")
     results: dict[str, list[float]] = {"at_least_once": [], "exactly_once": []}
     with e2e.local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-guarantees-") as logs:
         for _ in range(args.rounds):
@@ -85,8 +43,9 @@ def main() -> int:
                 rate = e2e.saturation(bootstrap, target, records, Path(logs))
                 results[guarantee].append(round(rate, 1))
                 print(f"{guarantee}: {rate:.1f} articles/s", flush=True)
-        global VISIBLE
-        VISIBLE = True
+        # Latency runs time records when a read_committed consumer receives them: exactly-once outputs
+        # become visible only when their transaction commits, which broker timestamps do not show.
+        e2e._collect = functools.partial(collect, isolation_level="read_committed", reader_time=True)
         for guarantee in results:
             target = e2e.targets(bootstrap)[-1]
             target = replace(target, env={**target.env, "WIREWATCH_PROCESSING_GUARANTEE": guarantee})

@@ -164,8 +164,11 @@ async def _collect(
     wait_s: float,
     keys: set[bytes] | None = None,
     positioned: asyncio.Event | None = None,
+    isolation_level: str = "read_uncommitted",
+    reader_time: bool = False,
 ) -> list[tuple[bytes, int]]:
-    """``(key, broker timestamp)`` of the outputs, only those keyed by one of ``keys`` when given.
+    """``(key, broker timestamp)`` of the outputs, only those keyed by one of ``keys`` when given;
+    with ``reader_time``, the time this reader got the record instead of the broker's.
 
     From the start of ``topics``; or, with ``positioned``, from their current end, setting the event
     once every partition's position is fixed. A warm target's topics hold its earlier outputs, and
@@ -178,6 +181,7 @@ async def _collect(
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level=isolation_level,
     )
     await consumer.start()
     out: list[tuple[bytes, int]] = []
@@ -188,8 +192,13 @@ async def _collect(
         deadline = time.monotonic() + wait_s
         while len(out) < expect and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            now_ms = int(time.time() * 1000)
             for records in batch.values():
-                out.extend((r.key or b"", r.timestamp) for r in records if keys is None or r.key in keys)
+                out.extend(
+                    (r.key or b"", now_ms if reader_time else r.timestamp)
+                    for r in records
+                    if keys is None or r.key in keys
+                )
     finally:
         await consumer.stop()
     return out

@@ -68,7 +68,7 @@ def keep_freed_memory(keep_bytes: int) -> bool:
     responses, the classifier pipe, produce requests, journal entries). glibc's adaptive thresholds
     hand such blocks back to the kernel (``munmap``, or trimming the heap top once 2x the largest
     freed block is free), and the next chunk faults the same pages in again: ~4 minor faults an
-    article in the worker, 1.3 with this, and a fault on this VM costs microseconds. Fixed
+    article in the worker, 1.4 with this, and a fault on this VM costs microseconds. Fixed
     thresholds also stop the adaptation, so blocks under 32 MiB come from the heap. Not glibc, or 0:
     nothing is changed."""
     if keep_bytes <= 0 or platform.libc_ver()[0] != "glibc":
