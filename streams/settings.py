@@ -90,6 +90,12 @@ class Settings:
         1,
         "Child processes that classify (regions, threats) beside the worker; 0: in the worker itself.",
     )
+    classifier_nice: int = _env(
+        "WIREWATCH_CLASSIFIER_NICE",
+        10,
+        "Niceness added to the classifier processes (0-19): when the cores are contended the worker's "
+        "thread, which every article waits on, runs first. Backlog drains +6-10% (docs/benchmarks.md).",
+    )
     consumer_thread: bool = _env(
         "WIREWATCH_CONSUMER_THREAD",
         False,
@@ -255,6 +261,8 @@ class Settings:
             )
         if self.classifier_processes < 0:
             raise ValueError("classifier_processes must be >= 0")
+        if not 0 <= self.classifier_nice <= 19:  # what setpriority takes on Linux
+            raise ValueError("WIREWATCH_CLASSIFIER_NICE must be between 0 and 19")
         if not 0.0 <= self.poll_jitter <= 1.0:
             raise ValueError("WIREWATCH_POLL_JITTER must be between 0 and 1")
         if self.poll_timeout_seconds <= 0:

@@ -187,6 +187,7 @@ class WirewatchService:
             settings.classifier_processes,
             settings.taxonomy_file,
             keep_freed_bytes=settings.malloc_keep_bytes,
+            nice=settings.classifier_nice,
         )
         self.labelling_started = asyncio.Event()
         #: The chunk being labelled while the agent begins the next (see :meth:`process`).

@@ -6,6 +6,7 @@ the service must do exactly what the domain core does, plus the Kafka plumbing.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -155,8 +156,26 @@ def test_mixed_batch_outputs_contracts_and_metrics(
         )
         assert m("wirewatch_end_to_end_latency_seconds_count") >= 1
         assert worker.get("/health")[0] == 200
+        # The classifier child yields the cores to the worker's thread (WIREWATCH_CLASSIFIER_NICE, 10).
+        assert worker.proc is not None
+        (child,) = classifier_children(worker.proc.pid)
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     finally:
         worker.stop()
+
+
+def classifier_children(pid: int) -> list[int]:
+    """The worker's spawned classifier processes (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+        if parent == pid and b"spawn_main" in argv:
+            found.append(int(entry.name))
+    return found
 
 
 def test_input_in_every_kafka_codec_is_read(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -181,6 +181,26 @@ def test_the_child_sets_up_its_allocator_as_the_worker_does(
     assert kept == [12345]
 
 
+def test_the_child_runs_at_the_configured_lower_priority(labeler: Labeler) -> None:
+    """``WIREWATCH_CLASSIFIER_NICE``: the worker's thread gets the cores first; the child still labels."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+
+    async def go(nice: int) -> int:
+        labelling = Labelling(labeler, processes=1, taxonomy_file=None, offload_from=1, nice=nice)
+        await labelling.start()
+        try:
+            child = labelling.children[0]
+            assert child._process is not None and child._process.pid is not None
+            done = await asyncio.wait_for(labelling.label_many(eval_articles(3)), 30)
+            assert [d.labels is not None for d in done] == [True, True, True]
+            return os.getpriority(os.PRIO_PROCESS, child._process.pid)
+        finally:
+            labelling.close()
+
+    assert asyncio.run(go(7)) == min(19, ours + 7)
+    assert asyncio.run(go(0)) == ours
+
+
 def test_a_dead_child_fails_the_pending_chunk(labeler: Labeler) -> None:
     async def go() -> None:
         labelling = Labelling(labeler, processes=1, taxonomy_file=None, offload_from=1)

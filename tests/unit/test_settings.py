@@ -41,6 +41,8 @@ def test_env_overrides_and_types() -> None:
         ({"WIREWATCH_PROCESSING_GUARANTEE": "maybe"}, "PROCESSING_GUARANTEE"),
         ({"WIREWATCH_PRODUCER_COMPRESSION": "brotli"}, "PRODUCER_COMPRESSION: unknown 'brotli'"),
         ({"WIREWATCH_MAX_MESSAGE_BYTES": "1000"}, "WIREWATCH_MAX_MESSAGE_BYTES must be >= 65536"),
+        ({"WIREWATCH_CLASSIFIER_NICE": "-1"}, "WIREWATCH_CLASSIFIER_NICE must be between"),
+        ({"WIREWATCH_CLASSIFIER_NICE": "20"}, "WIREWATCH_CLASSIFIER_NICE must be between"),
         ({"WIREWATCH_MALLOC_KEEP_BYTES": "-1"}, "WIREWATCH_MALLOC_KEEP_BYTES must be between"),
         ({"WIREWATCH_MALLOC_KEEP_BYTES": str(2**32)}, "WIREWATCH_MALLOC_KEEP_BYTES must be between"),
     ],
