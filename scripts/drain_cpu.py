@@ -1,9 +1,10 @@
 """Experiment (not CI): one target drains a pre-loaded backlog; where did the CPU go?
 
 Prints the drain rate (``streams/bench/e2e.py``'s saturation measure) and the CPU seconds the broker,
-each thread of the target and each of its child processes spent meanwhile, and their RSS at the end:
-what showed the worker's main thread idle behind aiokafka's 16 KB producer batches, and how much of
-the second core the classifier process uses.
+each thread of the target and each of its child processes spent meanwhile, the seconds each thread
+and child waited in the run queue for a core, the machine's idle share, and RSS at the end: what
+showed the worker's main thread idle behind aiokafka's 16 KB producer batches, how much of the second
+core the classifier process uses, and that the main thread is runnable nearly all of a drain.
 
     .venv/bin/wirewatch kafka start
     .venv/bin/python scripts/drain_cpu.py --records 12000 --target wirewatch
@@ -44,22 +45,37 @@ def usage(pid: int) -> tuple[float, float, int]:
     return int(fields[11]) / TICK, int(fields[12]) / TICK, int(fields[7])
 
 
-def threads(pid: int) -> dict[str, float]:
+def queued_seconds(pid: int | str, tid: int | str | None = None) -> float:
+    """Time a thread (the main one by default) was runnable but waiting for a core
+    (``schedstat``). CPU time alone cannot tell a thread that waits for work from one that waits for
+    a core; a worker's main thread was runnable 91-99% of a drain, 10-36% of it queued."""
+    fields = Path(f"/proc/{pid}/task/{tid or pid}/schedstat").read_text().split()
+    return int(fields[1]) / 1e9
+
+
+def idle_ticks() -> tuple[int, int]:
+    """(idle + iowait, all) clock ticks of the machine so far, from ``/proc/stat``."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+def threads(pid: int) -> dict[str, tuple[float, float]]:
+    """Per thread: CPU seconds, and seconds queued for a core."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-        out[f"{tid} {name}"] = cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
+        out[f"{tid} {name}"] = (cpu_seconds(f"/proc/{pid}/task/{tid}/stat"), queued_seconds(pid, tid))
     return out
 
 
-def children(pid: int) -> dict[str, float]:
+def children(pid: int) -> dict[str, tuple[float, float]]:
     out = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text()
                 if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    out[entry] = cpu_seconds(f"/proc/{entry}/stat")
+                    out[entry] = (cpu_seconds(f"/proc/{entry}/stat"), queued_seconds(entry))
             except (OSError, ValueError):
                 continue
     return out
@@ -114,29 +130,40 @@ def drain(
             ]
             spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         u0 = {"broker": usage(broker), "target": usage(proc.pid)}
-        b0, t0, c0, w0 = (
+        b0, t0, c0, w0, i0 = (
             cpu_seconds(f"/proc/{broker}/stat"),
             threads(proc.pid),
             children(proc.pid),
             time.time(),
+            idle_ticks(),
         )
         rate = e2e._drain_rate(bootstrap, target, len(values), logs)
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes the profile when interrupted
             spy.wait(60)
         u1 = {"broker": usage(broker), "target": usage(proc.pid)}
-        b1, t1, c1, w1 = (
+        b1, t1, c1, w1, i1 = (
             cpu_seconds(f"/proc/{broker}/stat"),
             threads(proc.pid),
             children(proc.pid),
             time.time(),
+            idle_ticks(),
         )
-        print(f"{label}: {rate:,.0f} records/s; {w1 - w0:.1f} s wall, broker {b1 - b0:.1f} s CPU")
-        for name, seconds in t1.items():
-            if seconds - t0.get(name, 0.0) >= 0.05:
-                print(f"  thread {name}: {seconds - t0.get(name, 0.0):.1f} s CPU")
-        for pid, seconds in c1.items():
-            print(f"  child {pid}: {seconds - c0.get(pid, 0.0):.1f} s CPU, RSS {rss_mb(pid):.0f} MB")
+        idle = (i1[0] - i0[0]) / max(1, i1[1] - i0[1])
+        print(
+            f"{label}: {rate:,.0f} records/s; {w1 - w0:.1f} s wall, broker {b1 - b0:.1f} s CPU, "
+            f"machine {idle:.0%} idle"
+        )
+        for name, (seconds, queued) in t1.items():
+            before, queued_before = t0.get(name, (0.0, 0.0))
+            if seconds - before >= 0.05:
+                print(f"  thread {name}: {seconds - before:.1f} s CPU, {queued - queued_before:.1f} s queued")
+        for pid, (seconds, queued) in c1.items():
+            before, queued_before = c0.get(pid, (0.0, 0.0))
+            print(
+                f"  child {pid}: {seconds - before:.1f} s CPU, {queued - queued_before:.1f} s queued, "
+                f"RSS {rss_mb(pid):.0f} MB"
+            )
         print(f"  RSS of the target: {rss_mb(proc.pid):.0f} MB, of the broker {rss_mb(broker):.0f} MB")
         for who, (user, system, faults) in u1.items():
             du, ds, df = user - u0[who][0], system - u0[who][1], faults - u0[who][2]
