@@ -168,6 +168,8 @@ def classifier_children(pid: int) -> list[int]:
     """The worker's spawned classifier processes (not multiprocessing's resource tracker)."""
     found = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             argv = (entry / "cmdline").read_bytes()
