@@ -10,6 +10,8 @@ Usage::
 from streams.domain.dedup.config import DedupConfig
 from streams.domain.dedup.fingerprints import (
     Fingerprint,
+    decode_fingerprints,
+    encode_fingerprints,
     estimate_jaccard,
     fingerprint,
     fingerprint_many,
@@ -21,6 +23,8 @@ __all__ = [
     "DedupConfig",
     "Fingerprint",
     "StoryIndex",
+    "decode_fingerprints",
+    "encode_fingerprints",
     "estimate_jaccard",
     "fingerprint",
     "fingerprint_many",
