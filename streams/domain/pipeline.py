@@ -200,6 +200,7 @@ class Pipeline:
         self,
         records: Sequence[tuple[bytes, Mapping[str, Any]]],
         fingerprints: Sequence[Fingerprint | None] | None = None,
+        fingerprint_seconds: float = 0.0,
     ) -> Batch:
         """Parse and deduplicate a batch; its new articles are then labelled, here by
         :attr:`labeler` or by the caller elsewhere (the service's classifier process), and
@@ -210,8 +211,9 @@ class Pipeline:
         that raises dead-letters that article alone.
 
         ``fingerprints``, one per record (None where it is no article), were computed elsewhere
-        (the service's classifier process, from the same bytes and config): fingerprinting is a
-        fifth of the worker's thread, which a saturated worker waits on.
+        (the service's classifier process, with :func:`fingerprint_records`), taking
+        ``fingerprint_seconds`` an article there: fingerprinting is a fifth of the worker's thread,
+        which a saturated worker waits on.
         """
         t0 = time.perf_counter()
         parsed = [parse_article(raw, self.max_record_bytes, self.limits) for raw, _ in records]
@@ -224,6 +226,8 @@ class Pipeline:
             fps = [fp for fp in given if fp is not None]
             if len(fps) != len(given):
                 fps = None
+            else:
+                fp_each = fingerprint_seconds
         if articles and fps is None:
             t1 = time.perf_counter()
             try:
@@ -336,17 +340,20 @@ class Pipeline:
 
 def fingerprint_records(
     raws: Sequence[bytes], cfg: DedupConfig, max_record_bytes: int, limits: IngestLimits = DEFAULT_LIMITS
-) -> list[Fingerprint | None]:
+) -> tuple[list[Fingerprint | None], float]:
     """Each record's fingerprint as :meth:`Pipeline.begin` computes it, for ``begin(records,
-    fingerprints)``; None for a record that is no article, and for every record when the batch fails
-    (``begin`` then fingerprints one by one, so only the culprit is dead-lettered)."""
+    fingerprints, seconds)``, and the seconds an article took; None for a record that is no article,
+    and for every record when the batch fails (``begin`` then fingerprints one by one, so only the
+    culprit is dead-lettered)."""
     parsed = [parse_article(raw, max_record_bytes, limits) for raw in raws]
     articles = [p for p in parsed if isinstance(p, Article)]
+    t0 = time.perf_counter()
     try:
         fps = iter(fingerprint_many(articles, cfg))
     except Exception:
-        return [None] * len(raws)
-    return [next(fps) if isinstance(p, Article) else None for p in parsed]
+        return [None] * len(raws), 0.0
+    each = (time.perf_counter() - t0) / max(len(articles), 1)
+    return [next(fps) if isinstance(p, Article) else None for p in parsed], each
 
 
 def delivery_token(origin: Mapping[str, Any]) -> str | None:

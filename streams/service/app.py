@@ -114,7 +114,7 @@ class _Fingerprinting:
 
     messages: list[Message]
     records: list[tuple[bytes, dict[str, Any]]]
-    fingerprints: asyncio.Future[list[Fingerprint | None]]
+    fingerprints: asyncio.Future[tuple[list[Fingerprint | None], float]]
 
 
 class WirewatchService:
@@ -336,10 +336,10 @@ class WirewatchService:
         pending, self.fingerprinting = self.fingerprinting, None
         if pending is None:
             return
-        fps = await pending.fingerprints
+        fps, seconds_each = await pending.fingerprints
         if not self._current(pending.messages[0]):
             return
-        begun = self.begin_chunk(pending.messages, pending.records, fps)
+        begun = self.begin_chunk(pending.messages, pending.records, fps, seconds_each)
         await self.finish_in_flight()
         self.in_flight = begun
 
@@ -348,10 +348,11 @@ class WirewatchService:
         chunk: list[Message],
         records: list[tuple[bytes, dict[str, Any]]],
         fingerprints: Sequence[Fingerprint | None] | None,
+        fingerprint_seconds: float = 0.0,
     ) -> _Chunk:
         """Parse and deduplicate a chunk, journal its dedup state, and start labelling its new
         articles; ``fingerprints``: the classifier process's, or None to compute them here."""
-        batch = self.pipeline.begin(records, fingerprints)
+        batch = self.pipeline.begin(records, fingerprints, fingerprint_seconds)
         # The table writes the journal entry to the changelog partition of the current event, and a
         # batch holds one partition's records.
         last = chunk[-1]

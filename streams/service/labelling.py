@@ -119,7 +119,8 @@ class FingerprintSetup:
             raws.append(request[at : at + size])
             at += size
         limits = IngestLimits(*self.limits)
-        return encode_fingerprints(fingerprint_records(raws, self.config(), self.max_record_bytes, limits))
+        fps, seconds_each = fingerprint_records(raws, self.config(), self.max_record_bytes, limits)
+        return encode_fingerprints(fps, seconds_each)
 
 
 def fingerprint_request(raws: Sequence[bytes]) -> bytes:
@@ -176,8 +177,11 @@ class ChildProcess:
         request = b"L" + orjson.dumps([[a.id, a.title, a.body] for a in articles])
         return self._call(request, decode_labelled)
 
-    def fingerprint_many(self, raws: Sequence[bytes]) -> asyncio.Future[list[Fingerprint | None]]:
-        """Fingerprints of the records (see :func:`streams.domain.pipeline.fingerprint_records`)."""
+    def fingerprint_many(
+        self, raws: Sequence[bytes]
+    ) -> asyncio.Future[tuple[list[Fingerprint | None], float]]:
+        """Fingerprints of the records and seconds an article
+        (:func:`streams.domain.pipeline.fingerprint_records`)."""
         assert self._fp_setup is not None, "started without a FingerprintSetup"
         cfg = self._fp_setup.config()
         return self._call(fingerprint_request(raws), lambda raw: decode_fingerprints(raw, cfg))
@@ -274,7 +278,9 @@ class Labelling:
         ]
         return _joined(calls)
 
-    def fingerprint_many(self, raws: Sequence[bytes]) -> asyncio.Future[list[Fingerprint | None]] | None:
+    def fingerprint_many(
+        self, raws: Sequence[bytes]
+    ) -> asyncio.Future[tuple[list[Fingerprint | None], float]] | None:
         """Fingerprints of a big chunk's records, from the first child; None for a small chunk (or
         no child, or no set-up), which the caller fingerprints itself, as for labels."""
         if not self.children or self.fp_setup is None or len(raws) < self.offload_from:

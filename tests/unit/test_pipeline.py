@@ -192,9 +192,11 @@ def test_fingerprints_cross_a_process_boundary_unchanged() -> None:
     worker would have computed, field by field, with None where a record is no article."""
     cfg = DedupConfig()
     raws = [raw for raw, _ in _replay_records()]
-    fps = fingerprint_records(raws, cfg, 1_000_000)
+    fps, seconds_each = fingerprint_records(raws, cfg, 1_000_000)
+    assert 0 < seconds_each < 0.1
     assert fps.count(None) >= 1 and any(fp is not None and fp.signature is None for fp in fps)
-    back = decode_fingerprints(encode_fingerprints(fps), cfg)
+    back, seconds_back = decode_fingerprints(encode_fingerprints(fps, seconds_each), cfg)
+    assert seconds_back == seconds_each
     assert len(back) == len(fps)
     for got, want in zip(back, fps, strict=True):
         if want is None:
@@ -206,7 +208,7 @@ def test_fingerprints_cross_a_process_boundary_unchanged() -> None:
         for name in ("signature", "word_signature"):
             a, b = getattr(got, name), getattr(want, name)
             assert (a is None and b is None) or (a.dtype == b.dtype and np.array_equal(a, b)), name
-    assert decode_fingerprints(encode_fingerprints([]), cfg) == []
+    assert decode_fingerprints(encode_fingerprints([]), cfg) == ([], 0.0)
 
 
 def test_begin_with_fingerprints_from_elsewhere_gives_the_same_outcomes() -> None:
@@ -222,12 +224,15 @@ def test_begin_with_fingerprints_from_elsewhere_gives_the_same_outcomes() -> Non
     fell_back: list[Outcome] = []
     for at in range(0, len(records), 16):
         chunk = records[at : at + 16]
-        fps = decode_fingerprints(
-            encode_fingerprints(fingerprint_records(raws[at : at + 16], DedupConfig(), 1_000_000)),
+        fps, _ = decode_fingerprints(
+            encode_fingerprints(*fingerprint_records(raws[at : at + 16], DedupConfig(), 1_000_000)),
             DedupConfig(),
         )
         want += here.finish(b := here.begin(chunk), here.labeler.label_many(b.to_label))
-        got += given_fps.finish(b := given_fps.begin(chunk, fps), given_fps.labeler.label_many(b.to_label))
+        b = given_fps.begin(chunk, fps, 0.25)
+        # the time the fingerprints took elsewhere is the dedup stage's share, as if taken here
+        assert all(p.timings["dedup"] >= 0.25 for p in b.pending)
+        got += given_fps.finish(b, given_fps.labeler.label_many(b.to_label))
         # fingerprints that do not match the chunk (one short), or that the batch failed to compute
         ignored += wrong.finish(b := wrong.begin(chunk, fps[:-1]), wrong.labeler.label_many(b.to_label))
         nothing = [None] * len(chunk)

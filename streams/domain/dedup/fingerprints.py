@@ -322,14 +322,16 @@ def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fing
     return out
 
 
-#: Lengths of an encoded batch's three parts: JSON head, shingle signatures, word signatures.
-_WIRE_SIZES: Final = struct.Struct("<III")
+#: An encoded batch's seconds an article, then the lengths of its three parts: JSON head, shingle
+#: signatures, word signatures.
+_WIRE_SIZES: Final = struct.Struct("<dIII")
 
 
-def encode_fingerprints(fps: Sequence[Fingerprint | None]) -> bytes:
+def encode_fingerprints(fps: Sequence[Fingerprint | None], seconds_each: float = 0.0) -> bytes:
     """Fingerprints as bytes for another process (the worker's classifier child computes them for a
-    big chunk). Signatures go as raw arrays, one block each, the rest as JSON: ~1.9 KB an article,
-    decoded in ~3 us, where fingerprinting costs ~20."""
+    big chunk), with the time each took there, for the stage metrics. Signatures go as raw arrays,
+    one block each, the rest as JSON: ~1.9 KB an article, decoded in ~3 us, where fingerprinting
+    costs ~20."""
     head: list[object] = []
     sigs: list[bytes] = []
     word_sigs: list[bytes] = []
@@ -350,12 +352,14 @@ def encode_fingerprints(fps: Sequence[Fingerprint | None]) -> bytes:
     encoded = orjson.dumps(head)
     sig = b"".join(sigs)
     word_sig = b"".join(word_sigs)
-    return b"".join([_WIRE_SIZES.pack(len(encoded), len(sig), len(word_sig)), encoded, sig, word_sig])
+    sizes = _WIRE_SIZES.pack(seconds_each, len(encoded), len(sig), len(word_sig))
+    return b"".join([sizes, encoded, sig, word_sig])
 
 
-def decode_fingerprints(raw: bytes, cfg: DedupConfig) -> list[Fingerprint | None]:
-    """What :func:`encode_fingerprints` encoded; signatures are read-only views of ``raw``."""
-    head_len, sig_len, word_len = _WIRE_SIZES.unpack_from(raw, 0)
+def decode_fingerprints(raw: bytes, cfg: DedupConfig) -> tuple[list[Fingerprint | None], float]:
+    """What :func:`encode_fingerprints` encoded, and its seconds an article; signatures are read-only
+    views of ``raw``."""
+    seconds_each, head_len, sig_len, word_len = _WIRE_SIZES.unpack_from(raw, 0)
     at = _WIRE_SIZES.size
     head = orjson.loads(raw[at : at + head_len])
     at += head_len
@@ -380,7 +384,7 @@ def decode_fingerprints(raw: bytes, cfg: DedupConfig) -> list[Fingerprint | None
                 tuple(facts),
             )
         )
-    return out
+    return out, seconds_each
 
 
 def estimate_jaccard(a: U64 | U32, b: U64 | U32) -> float:
