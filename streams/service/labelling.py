@@ -86,14 +86,16 @@ def serve(
             raw = requests.recv_bytes()
         except (EOFError, OSError):
             return
-        if raw[:1] == b"F" and fp_setup is not None:
+        if raw[:1] == _FINGERPRINTS and fp_setup is not None:
             results.send_bytes(fp_setup.fingerprint(raw))
             continue
-        articles = [Article(aid, title, body) for aid, title, body in orjson.loads(raw[1:])]
+        articles = [Article(aid, title, body) for aid, title, body in orjson.loads(raw)]
         results.send_bytes(encode_labelled(labeler.label_many(articles)))
 
 
-#: Record count, then each record's length, in a fingerprint request.
+#: First byte of a fingerprint request (a label request is a JSON array, ``[``), then the record
+#: count, then each record's length.
+_FINGERPRINTS = b"F"
 _LENGTH = struct.Struct("<I")
 
 
@@ -124,7 +126,8 @@ class FingerprintSetup:
 
 
 def fingerprint_request(raws: Sequence[bytes]) -> bytes:
-    return b"".join([b"F", _LENGTH.pack(len(raws)), *(_LENGTH.pack(len(r)) for r in raws), *raws])
+    sizes = struct.pack(f"<{len(raws)}I", *map(len, raws))
+    return b"".join([_FINGERPRINTS, _LENGTH.pack(len(raws)), sizes, *raws])
 
 
 class ChildProcess:
@@ -174,8 +177,7 @@ class ChildProcess:
         await self.label_many([])  # answered once the child is ready
 
     def label_many(self, articles: Sequence[Article]) -> asyncio.Future[list[Labelled]]:
-        request = b"L" + orjson.dumps([[a.id, a.title, a.body] for a in articles])
-        return self._call(request, decode_labelled)
+        return self._call(orjson.dumps([[a.id, a.title, a.body] for a in articles]), decode_labelled)
 
     def fingerprint_many(
         self, raws: Sequence[bytes]
