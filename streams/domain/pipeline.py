@@ -196,12 +196,7 @@ class Pipeline:
         batch = self.begin(records)
         return self.finish(batch, self.labeler.label_many(batch.to_label))
 
-    def begin(
-        self,
-        records: Sequence[tuple[bytes, Mapping[str, Any]]],
-        fingerprints: Sequence[Fingerprint | None] | None = None,
-        fingerprint_seconds: float = 0.0,
-    ) -> Batch:
+    def begin(self, records: Sequence[tuple[bytes, Mapping[str, Any]]]) -> Batch:
         """Parse and deduplicate a batch; its new articles are then labelled, here by
         :attr:`labeler` or by the caller elsewhere (the service's classifier process), and
         :meth:`finish` routes them.
@@ -209,11 +204,6 @@ class Pipeline:
         Stage by stage over the batch rather than article by article: fingerprints in one compiled
         pass, then every dedup offer in input order, so verdicts do not depend on batching. A stage
         that raises dead-letters that article alone.
-
-        ``fingerprints``, one per record (None where it is no article), were computed elsewhere
-        (the service's classifier process, with :func:`fingerprint_records`), taking
-        ``fingerprint_seconds`` an article there: fingerprinting is a fifth of the worker's thread,
-        which a saturated worker waits on.
         """
         t0 = time.perf_counter()
         parsed = [parse_article(raw, self.max_record_bytes, self.limits) for raw, _ in records]
@@ -221,14 +211,7 @@ class Pipeline:
         articles = [p for p in parsed if isinstance(p, Article)]
         fps: list[Fingerprint] | None = None
         fp_each = 0.0
-        if fingerprints is not None and len(fingerprints) == len(records):
-            given = [fp for fp, item in zip(fingerprints, parsed, strict=True) if isinstance(item, Article)]
-            fps = [fp for fp in given if fp is not None]
-            if len(fps) != len(given):
-                fps = None
-            else:
-                fp_each = fingerprint_seconds
-        if articles and fps is None:
+        if articles:
             t1 = time.perf_counter()
             try:
                 fps = fingerprint_many(articles, self.dedup_config)
@@ -336,24 +319,6 @@ class Pipeline:
             "published_at": article.published_at,
             "detected_at": utc_iso(now),
         }
-
-
-def fingerprint_records(
-    raws: Sequence[bytes], cfg: DedupConfig, max_record_bytes: int, limits: IngestLimits = DEFAULT_LIMITS
-) -> tuple[list[Fingerprint | None], float]:
-    """Each record's fingerprint as :meth:`Pipeline.begin` computes it, for ``begin(records,
-    fingerprints, seconds)``, and the seconds an article took; None for a record that is no article,
-    and for every record when the batch fails (``begin`` then fingerprints one by one, so only the
-    culprit is dead-lettered)."""
-    parsed = [parse_article(raw, max_record_bytes, limits) for raw in raws]
-    articles = [p for p in parsed if isinstance(p, Article)]
-    t0 = time.perf_counter()
-    try:
-        fps = iter(fingerprint_many(articles, cfg))
-    except Exception:
-        return [None] * len(raws), 0.0
-    each = (time.perf_counter() - t0) / max(len(articles), 1)
-    return [next(fps) if isinstance(p, Article) else None for p in parsed], each
 
 
 def delivery_token(origin: Mapping[str, Any]) -> str | None:

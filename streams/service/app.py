@@ -11,7 +11,6 @@ import base64
 import logging
 import time
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +23,7 @@ from faust.types import TP, Message
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams import native
-from streams.domain.dedup import DedupConfig, Fingerprint
+from streams.domain.dedup import DedupConfig
 from streams.domain.ingest import IngestLimits, Rejection, parse_timestamp
 from streams.domain.labels import Labelled
 from streams.domain.pipeline import Batch, Outcome, Pipeline
@@ -32,7 +31,7 @@ from streams.domain.subscriptions import Subscription, SubscriptionError, load_s
 from streams.domain.threats import ThreatClassifier
 from streams.service.connection import RECORD_OVERHEAD, faust_credentials, record_fits, subscriptions_consumer
 from streams.service.inbox import Inbox
-from streams.service.labelling import FingerprintSetup, Labelling
+from streams.service.labelling import Labelling
 from streams.service.metrics import Metrics
 from streams.service.outputs import OutputWriter, Record
 from streams.service.state import JournaledStore
@@ -106,15 +105,6 @@ class _Chunk:
     records: list[tuple[bytes, dict[str, Any]]]
     batch: Batch
     labelled: asyncio.Future[list[Labelled]]
-
-
-@dataclass
-class _Fingerprinting:
-    """A chunk sent to the classifier process for fingerprints, not yet begun."""
-
-    messages: list[Message]
-    records: list[tuple[bytes, dict[str, Any]]]
-    fingerprints: asyncio.Future[tuple[list[Fingerprint | None], float]]
 
 
 class WirewatchService:
@@ -198,11 +188,7 @@ class WirewatchService:
             settings.taxonomy_file,
             keep_freed_bytes=settings.malloc_keep_bytes,
             nice=settings.classifier_nice,
-            fp_setup=FingerprintSetup(dedup, settings.max_record_bytes, self.pipeline.limits),
         )
-        #: The chunk whose fingerprints the classifier process computes while this thread begins the
-        #: chunk before it and finishes the one before that (see :meth:`begin_fingerprinted`).
-        self.fingerprinting: _Fingerprinting | None = None
         self.labelling_started = asyncio.Event()
         #: The chunk being labelled while the agent begins the next (see :meth:`process`).
         self.in_flight: _Chunk | None = None
@@ -242,12 +228,9 @@ class WirewatchService:
         a backlog arrives in batches of hundreds. concurrency=1 on purpose: faust-streaming #606,
         commits can skip in-flight messages with more.
 
-        Three chunks (of 16 records or more) are in flight: the classifier process
-        fingerprints the newest while this thread deduplicates the one before with the fingerprints
-        that came back for it, then sends the outputs of the one before that, labelled meanwhile.
-        This thread is what a saturated worker waits on (runnable 91-99% of a drain), and
-        fingerprints were a fifth of it. When nothing more is queued every chunk in flight is begun
-        and finished at once, so an idle stream holds nothing back."""
+        Two chunks are in flight: while the classifier process labels one, this thread deduplicates
+        the next and then sends the first one's outputs. When nothing more is queued the last chunk
+        is finished at once, so an idle stream holds nothing back."""
         # The classifier processes first (seconds: each loads the gazetteer and the taxonomy); a
         # child that cannot start crashes the agent, and so the worker.
         await self.labelling.start()
@@ -260,8 +243,7 @@ class WirewatchService:
         self.in_flight = None
         try:
             while True:
-                if (self.in_flight is not None or self.fingerprinting is not None) and self.inbox.empty():
-                    await self.begin_fingerprinted()
+                if self.in_flight is not None and self.inbox.empty():
                     await self.finish_in_flight()
                     continue
                 messages = await self.inbox.get()
@@ -270,8 +252,6 @@ class WirewatchService:
         finally:
             if self.in_flight is not None:
                 self.in_flight.labelled.cancel()
-            if self.fingerprinting is not None:
-                self.fingerprinting.fingerprints.cancel()
 
     def _current(self, message: Message) -> bool:
         """False for a record fetched before a rebalance: it is neither sent nor acked, and its
@@ -313,16 +293,9 @@ class WirewatchService:
             chunk = messages[start : start + JOURNAL_CHUNK]
             if not self._current(chunk[0]):
                 return
-            records = [(self._value(m), self._origin(m)) for m in chunk]
-            fingerprints = self.labelling.fingerprint_many([raw for raw, _ in records])
-            if fingerprints is None:
-                await self.begin_fingerprinted()  # offers stay in input order
-                begun = self.begin_chunk(chunk, records, None)
-                await self.finish_in_flight()
-                self.in_flight = begun
-            else:
-                await self.begin_fingerprinted()
-                self.fingerprinting = _Fingerprinting(chunk, records, fingerprints)
+            begun = self.begin_chunk(chunk)
+            await self.finish_in_flight()
+            self.in_flight = begun
             await asyncio.sleep(0)  # CPU-bound work: let heartbeats and fetches run
         tp = messages[-1].tp
         highwater = self.app.consumer.highwater(tp) or 0
@@ -330,29 +303,10 @@ class WirewatchService:
             max(0, highwater - messages[-1].offset - 1)
         )
 
-    async def begin_fingerprinted(self) -> None:
-        """Begin the chunk whose fingerprints were asked for, once they are back, and finish the one
-        in flight before it."""
-        pending, self.fingerprinting = self.fingerprinting, None
-        if pending is None:
-            return
-        fps, seconds_each = await pending.fingerprints
-        if not self._current(pending.messages[0]):
-            return
-        begun = self.begin_chunk(pending.messages, pending.records, fps, seconds_each)
-        await self.finish_in_flight()
-        self.in_flight = begun
-
-    def begin_chunk(
-        self,
-        chunk: list[Message],
-        records: list[tuple[bytes, dict[str, Any]]],
-        fingerprints: Sequence[Fingerprint | None] | None,
-        fingerprint_seconds: float = 0.0,
-    ) -> _Chunk:
-        """Parse and deduplicate a chunk, journal its dedup state, and start labelling its new
-        articles; ``fingerprints``: the classifier process's, or None to compute them here."""
-        batch = self.pipeline.begin(records, fingerprints, fingerprint_seconds)
+    def begin_chunk(self, chunk: list[Message]) -> _Chunk:
+        """Parse and deduplicate a chunk, journal its dedup state, and start labelling its new articles."""
+        records = [(self._value(m), self._origin(m)) for m in chunk]
+        batch = self.pipeline.begin(records)
         # The table writes the journal entry to the changelog partition of the current event, and a
         # batch holds one partition's records.
         last = chunk[-1]

@@ -9,10 +9,7 @@ up to a switch interval behind the busy main thread (p50 at 500 articles/s went 
 
 Articles go as orjson ``[id, title, body]`` (all the classifiers read); labels come back as an orjson
 header and the evidence's JSON pieces, which the worker slices and never decodes
-(``streams.domain.labels.encode_labelled``). The child also fingerprints a chunk's records for the
-story index, a request of their raw bytes answered by ``encode_fingerprints``: the worker's thread
-then decodes (~3 us an article) instead of fingerprinting (~20). Requests of both kinds share one
-queue and are answered in the order made. A child that dies fails every pending call: the agent
+(``streams.domain.labels.encode_labelled``). A child that dies fails every pending call: the agent
 crashes the worker, nothing of the chunk is acked, and its records are read again after the restart.
 """
 
@@ -20,26 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import gc
 import logging
 import multiprocessing
 import os
 import signal
-import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
 
 import orjson
 
-from streams.domain.dedup import DedupConfig, Fingerprint, decode_fingerprints, encode_fingerprints
-from streams.domain.ingest import IngestLimits
 from streams.domain.labels import Labeler, Labelled, decode_labelled, encode_labelled
 from streams.domain.model import Article
-from streams.domain.pipeline import fingerprint_records
 from streams.domain.regions import RegionClassifier
 from streams.domain.threats import ThreatClassifier
 from streams.service.worker import keep_freed_memory
@@ -64,7 +55,6 @@ def serve(
     taxonomy_file: str | None,
     keep_freed_bytes: int = 0,
     nice: int = 0,
-    fp_setup: FingerprintSetup | None = None,
 ) -> None:
     """The child: answer each request, in order, until the worker closes its end.
 
@@ -86,65 +76,18 @@ def serve(
             raw = requests.recv_bytes()
         except (EOFError, OSError):
             return
-        if raw[:1] == _FINGERPRINTS and fp_setup is not None:
-            results.send_bytes(fp_setup.fingerprint(raw))
-            continue
         articles = [Article(aid, title, body) for aid, title, body in orjson.loads(raw)]
         results.send_bytes(encode_labelled(labeler.label_many(articles)))
-
-
-#: First byte of a fingerprint request (a label request is a JSON array, ``[``), then the record
-#: count, then each record's length.
-_FINGERPRINTS = b"F"
-_LENGTH = struct.Struct("<I")
-
-
-class FingerprintSetup:
-    """What the child needs to fingerprint records exactly as the worker's pipeline would, as plain
-    values that cross to a spawned process."""
-
-    def __init__(self, dedup: DedupConfig, max_record_bytes: int, limits: IngestLimits) -> None:
-        self.dedup = dataclasses.asdict(dedup)
-        self.max_record_bytes = max_record_bytes
-        self.limits = (limits.max_title_chars, limits.max_body_chars, limits.max_depth)
-
-    def config(self) -> DedupConfig:
-        return DedupConfig(**self.dedup)
-
-    def fingerprint(self, request: bytes) -> bytes:
-        """The child's answer to :func:`fingerprint_request`."""
-        (n,) = _LENGTH.unpack_from(request, 1)
-        sizes = struct.unpack_from(f"<{n}I", request, 1 + _LENGTH.size)
-        at = 1 + _LENGTH.size * (n + 1)
-        raws = []
-        for size in sizes:
-            raws.append(request[at : at + size])
-            at += size
-        limits = IngestLimits(*self.limits)
-        fps, seconds_each = fingerprint_records(raws, self.config(), self.max_record_bytes, limits)
-        return encode_fingerprints(fps, seconds_each)
-
-
-def fingerprint_request(raws: Sequence[bytes]) -> bytes:
-    sizes = struct.pack(f"<{len(raws)}I", *map(len, raws))
-    return b"".join([_FINGERPRINTS, _LENGTH.pack(len(raws)), sizes, *raws])
 
 
 class ChildProcess:
     """One classifier process; calls are answered in the order they were made."""
 
-    def __init__(
-        self,
-        taxonomy_file: str | None,
-        keep_freed_bytes: int = 0,
-        nice: int = 0,
-        fp_setup: FingerprintSetup | None = None,
-    ) -> None:
+    def __init__(self, taxonomy_file: str | None, keep_freed_bytes: int = 0, nice: int = 0) -> None:
         self._taxonomy_file = taxonomy_file
         self._keep_freed_bytes = keep_freed_bytes
         self._nice = nice
-        self._fp_setup = fp_setup
-        self._pending: deque[tuple[asyncio.Future[Any], Callable[[bytes], Any]]] = deque()
+        self._pending: deque[asyncio.Future[list[Labelled]]] = deque()
         self._requests: Connection | None = None
         self._results: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -159,14 +102,7 @@ class ChildProcess:
                 fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._process = ctx.Process(
             target=serve,
-            args=(
-                child_requests,
-                child_results,
-                self._taxonomy_file,
-                self._keep_freed_bytes,
-                self._nice,
-                self._fp_setup,
-            ),
+            args=(child_requests, child_results, self._taxonomy_file, self._keep_freed_bytes, self._nice),
             name="wirewatch-classifier",
             daemon=True,
         )
@@ -177,24 +113,12 @@ class ChildProcess:
         await self.label_many([])  # answered once the child is ready
 
     def label_many(self, articles: Sequence[Article]) -> asyncio.Future[list[Labelled]]:
-        return self._call(orjson.dumps([[a.id, a.title, a.body] for a in articles]), decode_labelled)
-
-    def fingerprint_many(
-        self, raws: Sequence[bytes]
-    ) -> asyncio.Future[tuple[list[Fingerprint | None], float]]:
-        """Fingerprints of the records and seconds an article
-        (:func:`streams.domain.pipeline.fingerprint_records`)."""
-        assert self._fp_setup is not None, "started without a FingerprintSetup"
-        cfg = self._fp_setup.config()
-        return self._call(fingerprint_request(raws), lambda raw: decode_fingerprints(raw, cfg))
-
-    def _call(self, request: bytes, decode: Callable[[bytes], Any]) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Labelled]] = asyncio.get_running_loop().create_future()
         if self._requests is None:
             future.set_exception(ClassifierDied("classifier process not running"))
             return future
-        self._requests.send_bytes(request)
-        self._pending.append((future, decode))
+        self._requests.send_bytes(orjson.dumps([[a.id, a.title, a.body] for a in articles]))
+        self._pending.append(future)
         return future
 
     def _on_result(self) -> None:
@@ -204,9 +128,9 @@ class ChildProcess:
         except (EOFError, OSError) as exc:
             self._fail(f"classifier process exited ({type(exc).__name__}, exit code {self._exitcode()})")
             return
-        future, decode = self._pending.popleft()
+        future = self._pending.popleft()
         if not future.done():  # a chunk dropped after a rebalance cancels its call
-            future.set_result(decode(raw))
+            future.set_result(decode_labelled(raw))
 
     def _exitcode(self) -> int | None:
         if self._process is None:
@@ -220,7 +144,7 @@ class ChildProcess:
             asyncio.get_running_loop().remove_reader(self._results.fileno())
         self._requests = None
         while self._pending:
-            future, _ = self._pending.popleft()
+            future = self._pending.popleft()
             if not future.done():
                 future.set_exception(ClassifierDied(why))
 
@@ -254,14 +178,10 @@ class Labelling:
         offload_from: int = OFFLOAD_FROM,
         keep_freed_bytes: int = 0,
         nice: int = 0,
-        fp_setup: FingerprintSetup | None = None,
     ) -> None:
         self.labeler = labeler
         self.offload_from = offload_from
-        self.fp_setup = fp_setup
-        self.children = [
-            ChildProcess(taxonomy_file, keep_freed_bytes, nice, fp_setup) for _ in range(processes)
-        ]
+        self.children = [ChildProcess(taxonomy_file, keep_freed_bytes, nice) for _ in range(processes)]
 
     async def start(self) -> None:
         await asyncio.gather(*(child.start() for child in self.children))
@@ -279,15 +199,6 @@ class Labelling:
             for child, at in zip(self.children, range(0, len(articles), size), strict=False)
         ]
         return _joined(calls)
-
-    def fingerprint_many(
-        self, raws: Sequence[bytes]
-    ) -> asyncio.Future[tuple[list[Fingerprint | None], float]] | None:
-        """Fingerprints of a big chunk's records, from the first child; None for a small chunk (or
-        no child, or no set-up), which the caller fingerprints itself, as for labels."""
-        if not self.children or self.fp_setup is None or len(raws) < self.offload_from:
-            return None
-        return self.children[0].fingerprint_many(raws)
 
     def close(self) -> None:
         for child in self.children:

@@ -10,14 +10,12 @@ import os
 import signal
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from streams.domain.dedup import DedupConfig
-from streams.domain.ingest import IngestLimits, parse_article
+from streams.domain.ingest import parse_article
 from streams.domain.labels import (
     ALERT_EVIDENCE,
     MAX_EVIDENCE,
@@ -28,11 +26,11 @@ from streams.domain.labels import (
     encode_labelled,
 )
 from streams.domain.model import Article, RegionResult, round4
-from streams.domain.pipeline import Pipeline, fingerprint_records
+from streams.domain.pipeline import Pipeline
 from streams.domain.regions import RegionClassifier
 from streams.domain.subscriptions import load_subscriptions
 from streams.domain.threats import ThreatClassifier
-from streams.service.labelling import OFFLOAD_FROM, ClassifierDied, FingerprintSetup, Labelling
+from streams.service.labelling import ClassifierDied, Labelling
 
 pytestmark = pytest.mark.unit
 
@@ -201,46 +199,6 @@ def test_the_child_runs_at_the_configured_lower_priority(labeler: Labeler) -> No
 
     assert asyncio.run(go(7)) == min(19, ours + 7)
     assert asyncio.run(go(0)) == ours
-
-
-def test_the_child_fingerprints_big_chunks_as_the_worker_would(labeler: Labeler) -> None:
-    """Fingerprints and labels share the child's one queue and come back in the order asked; a small
-    chunk is left to the caller, as its labels are."""
-    cfg = DedupConfig(threshold=0.3)
-    raws = [line.encode() for line in EVAL.read_text().splitlines()[:40]] + [b"{not json"]
-    want, _ = fingerprint_records(raws, cfg, 1_000_000)
-    setup = FingerprintSetup(cfg, 1_000_000, IngestLimits())
-
-    async def go() -> None:
-        labelling = Labelling(labeler, processes=1, taxonomy_file=None, fp_setup=setup)
-        assert labelling.fingerprint_many(raws[:3]) is None
-        await labelling.start()
-        try:
-            assert labelling.fingerprint_many(raws[: OFFLOAD_FROM - 1]) is None
-            first = labelling.fingerprint_many(raws)
-            labels = labelling.label_many(eval_articles(20))
-            second = labelling.fingerprint_many(raws[10:])
-            assert first is not None and second is not None
-            (got, seconds_each), done, (again, _) = await asyncio.wait_for(
-                asyncio.gather(first, labels, second), 60
-            )
-            assert 0 < seconds_each < 0.1
-            assert [None if fp is None else (fp.content_hash, fp.band_keys, fp.facts) for fp in got] == [
-                None if fp is None else (fp.content_hash, fp.band_keys, fp.facts) for fp in want
-            ]
-            assert got[-1] is None
-            assert all(
-                a is not None and b is not None and np.array_equal(a.signature, b.signature)  # type: ignore[arg-type]
-                for a, b in zip(got[:-1], want[:-1], strict=True)
-            )
-            assert [fp.content_hash if fp else None for fp in again] == [
-                fp.content_hash if fp else None for fp in want[10:]
-            ]
-            assert len(done) == 20 and all(d.labels is not None for d in done)
-        finally:
-            labelling.close()
-
-    asyncio.run(go())
 
 
 def test_a_dead_child_fails_the_pending_chunk(labeler: Labeler) -> None:

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from streams.domain.dedup import DedupConfig, decode_fingerprints, encode_fingerprints
 from streams.domain.model import Article, RegionResult
-from streams.domain.pipeline import Outcome, Pipeline, fingerprint_records, utc_iso
+from streams.domain.pipeline import Outcome, Pipeline, utc_iso
 from streams.domain.subscriptions import load_subscriptions
 
 pytestmark = pytest.mark.unit
@@ -172,75 +170,6 @@ def test_batch_gives_the_same_outcomes_as_one_by_one() -> None:
     ]
     assert [len(o.alerts) for o in singles] == [len(o.alerts) for o in batched]
     assert many.process_batch([]) == []
-
-
-def _replay_records() -> list[tuple[bytes, dict[str, object]]]:
-    lines = [x for x in (DATA / "replay_sample.jsonl").read_bytes().splitlines() if x.strip()]
-    extra = [b"not json", b'{"id": "empty-body", "title": "", "body": ""}', '{"id": "\u00e9"}'.encode()]
-    return [(line, {"file": "s", "line": n}) for n, line in enumerate(lines + extra, start=1)]
-
-
-def _verdicts(outcomes: list[Outcome]) -> list[tuple[object, ...]]:
-    return [
-        (o.kind, o.key, o.data.get("story_id"), o.data.get("duplicate_of"), o.data.get("similarity"))
-        for o in outcomes
-    ]
-
-
-def test_fingerprints_cross_a_process_boundary_unchanged() -> None:
-    """The classifier process fingerprints big chunks for the worker: what arrives must be what the
-    worker would have computed, field by field, with None where a record is no article."""
-    cfg = DedupConfig()
-    raws = [raw for raw, _ in _replay_records()]
-    fps, seconds_each = fingerprint_records(raws, cfg, 1_000_000)
-    assert 0 < seconds_each < 0.1
-    assert fps.count(None) >= 1 and any(fp is not None and fp.signature is None for fp in fps)
-    back, seconds_back = decode_fingerprints(encode_fingerprints(fps, seconds_each), cfg)
-    assert seconds_back == seconds_each
-    assert len(back) == len(fps)
-    for got, want in zip(back, fps, strict=True):
-        if want is None:
-            assert got is None
-            continue
-        assert got is not None
-        for name in ("content_hash", "band_keys", "published", "lead_dates", "shingles", "facts"):
-            assert getattr(got, name) == getattr(want, name), name
-        for name in ("signature", "word_signature"):
-            a, b = getattr(got, name), getattr(want, name)
-            assert (a is None and b is None) or (a.dtype == b.dtype and np.array_equal(a, b)), name
-    assert decode_fingerprints(encode_fingerprints([]), cfg) == ([], 0.0)
-
-
-def test_begin_with_fingerprints_from_elsewhere_gives_the_same_outcomes() -> None:
-    records = _replay_records()
-    raws = [raw for raw, _ in records]
-    here = Pipeline(subscriptions=load_subscriptions())
-    given_fps = Pipeline(subscriptions=load_subscriptions())
-    wrong = Pipeline(subscriptions=load_subscriptions())
-    failed = Pipeline(subscriptions=load_subscriptions())
-    want: list[Outcome] = []
-    got: list[Outcome] = []
-    ignored: list[Outcome] = []
-    fell_back: list[Outcome] = []
-    for at in range(0, len(records), 16):
-        chunk = records[at : at + 16]
-        fps, _ = decode_fingerprints(
-            encode_fingerprints(*fingerprint_records(raws[at : at + 16], DedupConfig(), 1_000_000)),
-            DedupConfig(),
-        )
-        want += here.finish(b := here.begin(chunk), here.labeler.label_many(b.to_label))
-        b = given_fps.begin(chunk, fps, 0.25)
-        # the time the fingerprints took elsewhere is the dedup stage's share, as if taken here
-        assert all(p.timings["dedup"] >= 0.25 for p in b.pending)
-        got += given_fps.finish(b, given_fps.labeler.label_many(b.to_label))
-        # fingerprints that do not match the chunk (one short), or that the batch failed to compute
-        ignored += wrong.finish(b := wrong.begin(chunk, fps[:-1]), wrong.labeler.label_many(b.to_label))
-        nothing = [None] * len(chunk)
-        fell_back += failed.finish(b := failed.begin(chunk, nothing), failed.labeler.label_many(b.to_label))
-    assert Counter(o.kind for o in want)["duplicate"] >= 4
-    assert _verdicts(got) == _verdicts(want)
-    assert _verdicts(ignored) == _verdicts(want)
-    assert _verdicts(fell_back) == _verdicts(want)
 
 
 @given(st.floats(min_value=-1e9, max_value=253_402_300_799.0, allow_nan=False))

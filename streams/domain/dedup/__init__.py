@@ -10,8 +10,6 @@ Usage::
 from streams.domain.dedup.config import DedupConfig
 from streams.domain.dedup.fingerprints import (
     Fingerprint,
-    decode_fingerprints,
-    encode_fingerprints,
     estimate_jaccard,
     fingerprint,
     fingerprint_many,
@@ -23,8 +21,6 @@ __all__ = [
     "DedupConfig",
     "Fingerprint",
     "StoryIndex",
-    "decode_fingerprints",
-    "encode_fingerprints",
     "estimate_jaccard",
     "fingerprint",
     "fingerprint_many",

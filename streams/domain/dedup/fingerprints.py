@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import functools
 import re
-import struct
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 import xxhash
 
 from streams.domain.dedup import kernel
@@ -320,71 +318,6 @@ def fingerprint_many(articles: Iterable[Article], cfg: DedupConfig) -> list[Fing
     for i in range(0, len(batch), _MAX_BATCH):
         out.extend(_fingerprint_batch(batch[i : i + _MAX_BATCH], cfg))
     return out
-
-
-#: An encoded batch's seconds an article, then the lengths of its three parts: JSON head, shingle
-#: signatures, word signatures.
-_WIRE_SIZES: Final = struct.Struct("<dIII")
-
-
-def encode_fingerprints(fps: Sequence[Fingerprint | None], seconds_each: float = 0.0) -> bytes:
-    """Fingerprints as bytes for another process (the worker's classifier child computes them for a
-    big chunk), with the time each took there, for the stage metrics. Signatures go as raw arrays,
-    one block each, the rest as JSON: ~1.9 KB an article, decoded in ~3 us, where fingerprinting
-    costs ~20."""
-    head: list[object] = []
-    sigs: list[bytes] = []
-    word_sigs: list[bytes] = []
-    for fp in fps:
-        if fp is None:
-            head.append(None)
-            continue
-        at = word_at = -1
-        if fp.signature is not None:
-            at = len(sigs)
-            sigs.append(fp.signature.tobytes())
-        if fp.word_signature is not None:
-            word_at = len(word_sigs)
-            word_sigs.append(fp.word_signature.tobytes())
-        head.append(
-            [fp.content_hash, fp.band_keys, fp.published, fp.lead_dates, fp.shingles, fp.facts, at, word_at]
-        )
-    encoded = orjson.dumps(head)
-    sig = b"".join(sigs)
-    word_sig = b"".join(word_sigs)
-    sizes = _WIRE_SIZES.pack(seconds_each, len(encoded), len(sig), len(word_sig))
-    return b"".join([sizes, encoded, sig, word_sig])
-
-
-def decode_fingerprints(raw: bytes, cfg: DedupConfig) -> tuple[list[Fingerprint | None], float]:
-    """What :func:`encode_fingerprints` encoded, and its seconds an article; signatures are read-only
-    views of ``raw``."""
-    seconds_each, head_len, sig_len, word_len = _WIRE_SIZES.unpack_from(raw, 0)
-    at = _WIRE_SIZES.size
-    head = orjson.loads(raw[at : at + head_len])
-    at += head_len
-    sigs = np.frombuffer(raw, dtype=np.uint64, count=sig_len // 8, offset=at).reshape(-1, cfg.num_perm)
-    at += sig_len
-    word_sigs = np.frombuffer(raw, dtype=np.uint32, count=word_len // 4, offset=at).reshape(-1, cfg.word_perm)
-    out: list[Fingerprint | None] = []
-    for item in head:
-        if item is None:
-            out.append(None)
-            continue
-        content_hash, band_keys, published, dates, shingles, facts, sig_at, word_at = item
-        out.append(
-            Fingerprint(
-                content_hash,
-                sigs[sig_at] if sig_at >= 0 else None,
-                tuple(band_keys),
-                published,
-                tuple(dates),
-                shingles,
-                word_sigs[word_at] if word_at >= 0 else None,
-                tuple(facts),
-            )
-        )
-    return out, seconds_each
 
 
 def estimate_jaccard(a: U64 | U32, b: U64 | U32) -> float:
