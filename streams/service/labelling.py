@@ -60,7 +60,7 @@ def serve(
 
     ``nice`` lowers its priority. On a saturated host the worker's thread is what every article waits
     on (parse, dedup, journal, outputs; it was runnable 91-99% of a drain, 10-36% of it queued
-    for a core), while the labels of a chunk are awaited only once it has begun the next."""
+    for a core), while the labels of a chunk are awaited only once the thread has begun the next."""
     if nice:
         os.nice(nice)
     keep_freed_memory(keep_freed_bytes)  # ~1 MB requests and results a chunk, as in the worker
