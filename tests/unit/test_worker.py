@@ -137,7 +137,7 @@ print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_freed_memory_is_kept_for_reuse_not_faulted_in_again() -> None:
     """glibc's adaptive thresholds return freed MB-sized blocks to the kernel and the next chunk
-    faults them in again (~4 minor faults an article in a draining worker, 1.3 with the setting)."""
+    faults them in again (~4 minor faults an article in a draining worker, 1.4 with the setting)."""
 
     def faults(keep: int) -> tuple[str, int]:
         out = subprocess.run(
