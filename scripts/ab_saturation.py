@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
     """``target[:KEY=VALUE[,KEY=VALUE...]]``."""
+    from streams.bench.e2e import env_assignment
+
     name, _, assignments = spec.partition(":")
-    env = dict(item.split("=", 1) for item in assignments.split(",") if item)
-    return name, env
+    return name, dict(env_assignment(item) for item in assignments.split(",") if item)
 
 
 def main() -> None:
@@ -40,7 +41,10 @@ def main() -> None:
     p.add_argument("--records", type=int, default=12_000)
     p.add_argument("variants", nargs="+", help="target[:KEY=VALUE,...]; the first is the reference")
     args = p.parse_args()
-    variants = [parse_variant(spec) for spec in args.variants]
+    try:
+        variants = [parse_variant(spec) for spec in args.variants]
+    except argparse.ArgumentTypeError as e:
+        p.error(str(e))
     records = list(articles(args.records))
     print(f"corpus: {corpus_name()}, {len(records):,} records", flush=True)
     rates: list[list[float]] = [[] for _ in variants]

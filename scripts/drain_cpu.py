@@ -194,7 +194,7 @@ def main() -> None:
     p.add_argument("--profile", help="py-spy raw profile of the target's main process here (py-spy on PATH)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--broker-pid-file", default=str(ROOT / ".kafka" / "kafka.pid"))
-    p.add_argument("env", nargs="*", help="KEY=VALUE for the target's environment")
+    p.add_argument("env", nargs="*", type=e2e.env_assignment, help="KEY=VALUE for the target's environment")
     args = p.parse_args()
     names = args.target.split(",")
     records = list(articles(args.records))
@@ -214,8 +214,8 @@ def main() -> None:
             by_name = {t.name: t for t in e2e.targets(bootstrap)}
             for name in names:
                 target = by_name[name]
-                target.env.update(dict(item.split("=", 1) for item in args.env))
-                label = f"round {r + 1} {name} {args.env}"
+                target.env.update(args.env)
+                label = f"round {r + 1} {name} {' '.join(f'{k}={v}' for k, v in args.env)}"
                 profile = (
                     f"{args.profile}.{r + 1}.{name}" if args.profile and args.rounds > 1 else args.profile
                 )

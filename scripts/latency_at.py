@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--targets", default="raw_aiokafka,faust_passthrough,wirewatch")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
-    p.add_argument("env", nargs="*", help="KEY=VALUE for every target's environment")
+    p.add_argument("env", nargs="*", type=e2e.env_assignment, help="KEY=VALUE for every target's environment")
     args = p.parse_args()
     n = int(args.rate * args.seconds)
     records = list(articles(2000 + n))
@@ -38,7 +38,7 @@ def main() -> None:
     for target in e2e.targets(args.bootstrap):
         if target.name not in wanted:
             continue
-        target.env.update(dict(item.split("=", 1) for item in args.env))
+        target.env.update(args.env)
         values = e2e._preload(args.bootstrap, target, records[:2000])
         with e2e.running(target, logs):
             e2e._drain_rate(args.bootstrap, target, len(values), logs)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streams.bench.corpus import articles, corpus_name  # noqa: E402
-from streams.bench.e2e import _free_port, local_broker, private_worker_env  # noqa: E402
+from streams.bench.e2e import _free_port, env_assignment, local_broker, private_worker_env  # noqa: E402
 from streams.localkafka.admin import create_topics  # noqa: E402
 
 
@@ -278,7 +278,7 @@ def main() -> int:
     p.add_argument("--store", default="rocksdb://", help="worker table store (default rocksdb://)")
     p.add_argument("--rss-every", type=float, default=10.0, help="RSS sampling interval, seconds")
     p.add_argument("--json", help="also write the report to this file")
-    p.add_argument("env", nargs="*", help="KEY=VALUE for the worker's environment")
+    p.add_argument("env", nargs="*", type=env_assignment, help="KEY=VALUE for the worker's environment")
     args = p.parse_args()
 
     import subprocess
@@ -289,7 +289,7 @@ def main() -> int:
             create_topics(bootstrap, [f"{soak.tag}.articles", *soak.outcome_topics, f"{soak.tag}.alerts"])
         )
         env = worker_env(bootstrap, soak.tag, args.store, str(Path(tmp) / "state"))
-        env.update(dict(item.split("=", 1) for item in args.env))
+        env.update(args.env)
         log = (Path(tmp) / "worker.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],

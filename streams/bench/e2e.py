@@ -8,6 +8,7 @@ timestamp, so the measuring consumer's own delays do not count.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -68,6 +69,15 @@ class Target:
     output_topics: list[str]
     argv: list[str]
     env: dict[str, str]
+
+
+def env_assignment(item: str) -> tuple[str, str]:
+    """``KEY=VALUE`` from a command line (the experiment scripts' target environments), as an argparse
+    ``type``: an item without ``=`` or with an empty key is a usage error, not a traceback."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+    return key, value
 
 
 def private_worker_env(bootstrap: str, prefix: str, **extra: str) -> dict[str, str]:

@@ -152,6 +152,20 @@ def test_bench_p99_at_500_is_the_median_of_the_rounds() -> None:
     assert p99_at_500([]) is None  # a run that measured no latency at 500/s
 
 
+def test_experiment_scripts_take_key_value_environments_and_refuse_anything_else() -> None:
+    """The scripts' ``KEY=VALUE`` arguments: a value may hold ``=`` or be empty; an item without ``=``
+    or a key is refused as usage (argparse prints it), where the old one-liner raised a traceback."""
+    import argparse
+
+    from streams.bench.e2e import env_assignment
+
+    assert env_assignment("WIREWATCH_X=a=b") == ("WIREWATCH_X", "a=b")
+    assert env_assignment("WIREWATCH_X=") == ("WIREWATCH_X", "")
+    for bad in ("WIREWATCH_X", "=1", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
+            env_assignment(bad)
+
+
 def test_publish_refuses_a_file_with_a_record_over_the_limit_before_sending_any(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
