@@ -10,7 +10,6 @@ read ``read_committed`` (what a consumer of the guarantee would do), so they cou
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import tempfile
 from dataclasses import replace
@@ -23,6 +22,14 @@ from streams.bench import e2e  # noqa: E402
 from streams.bench.corpus import articles  # noqa: E402
 
 
+def worker(bootstrap: str, guarantee: str) -> e2e.Target:
+    """The bench's Wirewatch target under ``guarantee``, its outputs read ``read_committed`` for both
+    guarantees (identical for at-least-once outputs)."""
+    target = e2e.targets(bootstrap)[-1]
+    env = {**target.env, "WIREWATCH_PROCESSING_GUARANTEE": guarantee}
+    return replace(target, env=env, read_committed=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=4000)
@@ -31,24 +38,18 @@ def main() -> int:
     p.add_argument("--latency-seconds", type=float, default=20.0)
     args = p.parse_args()
     records = list(articles(args.records))
-    # read_committed for both (identical for at-least-once outputs); the bench's collector otherwise.
-    collect = e2e._collect
-    e2e._collect = functools.partial(collect, isolation_level="read_committed")
     results: dict[str, list[float]] = {"at_least_once": [], "exactly_once": []}
     with e2e.local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-guarantees-") as logs:
         for _ in range(args.rounds):
             for guarantee in results:
-                target = e2e.targets(bootstrap)[-1]
-                target = replace(target, env={**target.env, "WIREWATCH_PROCESSING_GUARANTEE": guarantee})
+                target = worker(bootstrap, guarantee)
                 rate = e2e.saturation(bootstrap, target, records, Path(logs))
                 results[guarantee].append(round(rate, 1))
                 print(f"{guarantee}: {rate:.1f} articles/s", flush=True)
         # Latency runs time records when a read_committed consumer receives them: exactly-once outputs
         # become visible only when their transaction commits, which broker timestamps do not show.
-        e2e._collect = functools.partial(collect, isolation_level="read_committed", reader_time=True)
         for guarantee in results:
-            target = e2e.targets(bootstrap)[-1]
-            target = replace(target, env={**target.env, "WIREWATCH_PROCESSING_GUARANTEE": guarantee})
+            target = replace(worker(bootstrap, guarantee), reader_time=True)
             # As the bench does: a warm worker (it drains a short backlog first), then other stories.
             warm, fresh = records[:500], records[500:]
             runs: list[dict[str, float]] = []

@@ -112,7 +112,7 @@ def drain(
 
     values = e2e._preload(bootstrap, target, records)
     with e2e.running(target, logs) as proc:
-        asyncio.run(e2e._collect(bootstrap, target.output_topics, 20, wait_s=60))  # started
+        asyncio.run(target.collect(bootstrap, 20, wait_s=60))  # started
         spy = None
         if profile:
             argv = [
@@ -204,8 +204,11 @@ def main() -> None:
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     with contextlib.ExitStack() as stack:
         if args.private:
-            bootstrap = stack.enter_context(e2e.local_broker())
-            broker = broker_pid(bootstrap)
+            kafka = stack.enter_context(e2e.private_broker())
+            bootstrap, found = kafka.bootstrap, kafka.live_pid()
+            if found is None:
+                raise SystemExit("the private broker exited")
+            broker = found
         else:
             bootstrap = args.bootstrap
             broker = int(Path(args.broker_pid_file).read_text().split()[0])
@@ -222,23 +225,6 @@ def main() -> None:
                 rates[name].append(drain(bootstrap, broker, target, records, logs, label, profile))
         for name, got in rates.items():
             print(f"{name}: " + ", ".join(f"{x:,.0f}" for x in got) + " records/s")
-
-
-def broker_pid(bootstrap: str) -> int:
-    """The java process listening on ``bootstrap``'s port."""
-    port = bootstrap.rsplit(":", 1)[1]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmdline and cmdline[0].endswith(b"java") and b"kafka.Kafka" in cmdline:
-                props = Path(cmdline[-2].decode() if cmdline[-1] == b"" else cmdline[-1].decode())
-                with contextlib.suppress(OSError):
-                    if f":{port}" in props.read_text():
-                        return int(entry)
-    raise RuntimeError(f"no broker process for {bootstrap}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,11 +40,19 @@ def _free_port() -> int:
 
 @contextmanager
 def local_broker() -> Iterator[str]:
-    """WIREWATCH_BENCH_BROKER if set, else a private broker with full JIT, stopped afterwards."""
+    """WIREWATCH_BENCH_BROKER if set, else a private broker (``private_broker``)."""
     external = os.environ.get("WIREWATCH_BENCH_BROKER")
     if external:
         yield external
         return
+    with private_broker() as kafka:
+        yield kafka.bootstrap
+
+
+@contextmanager
+def private_broker() -> Iterator[LocalKafka]:
+    """A broker of the bench's own: full JIT (the development broker's is C1 only, for a quick
+    start), a 1 GB heap, free ports, and its data deleted when it stops."""
     with tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp:
         config = replace(
             KafkaConfig.from_env(),
@@ -57,7 +65,7 @@ def local_broker() -> Iterator[str]:
         kafka = LocalKafka(config)
         kafka.start(wait=120.0)
         try:
-            yield kafka.bootstrap
+            yield kafka
         finally:
             kafka.stop()
 
@@ -69,6 +77,21 @@ class Target:
     output_topics: list[str]
     argv: list[str]
     env: dict[str, str]
+    #: Count outputs only once committed (``read_committed``), as a consumer of exactly-once would.
+    read_committed: bool = False
+    #: Time outputs when the collector receives them, not by broker timestamp: a transaction's records
+    #: carry the time they were written, not the later time they became visible.
+    reader_time: bool = False
+
+    def collect(
+        self, bootstrap: str, expect: int, wait_s: float, keys: set[bytes] | None = None,
+        positioned: asyncio.Event | None = None,
+    ) -> Coroutine[Any, Any, list[tuple[bytes, int]]]:  # fmt: skip
+        """``_collect`` of this target's outputs, read as the target asks."""
+        isolation = "read_committed" if self.read_committed else "read_uncommitted"
+        return _collect(
+            bootstrap, self.output_topics, expect, wait_s, keys, positioned, isolation, self.reader_time
+        )
 
 
 def env_assignment(item: str) -> tuple[str, str]:
@@ -299,7 +322,7 @@ def _preload(bootstrap: str, target: Target, records: Sequence[bytes]) -> list[b
 
 def _drain_rate(bootstrap: str, target: Target, n: int, log_dir: Path) -> float:
     """Throughput of a started target over a backlog of ``n``: outputs over first-to-last output time."""
-    outputs = asyncio.run(_collect(bootstrap, target.output_topics, n, wait_s=600))
+    outputs = asyncio.run(target.collect(bootstrap, n, wait_s=600))
     if len(outputs) < n:
         raise RuntimeError(f"{target.name}: {len(outputs)}/{n} outputs (see {log_dir})")
     stamps = sorted(ts for _, ts in outputs)
@@ -319,7 +342,7 @@ def latency(
     async def go() -> tuple[dict[bytes, int], list[tuple[bytes, int]]]:
         positioned = asyncio.Event()
         collector = asyncio.create_task(
-            _collect(bootstrap, target.output_topics, len(values), len(values) / rate + 120, keys, positioned)
+            target.collect(bootstrap, len(values), len(values) / rate + 120, keys, positioned)
         )
         await positioned.wait()  # every output partition's position fixed before the first record
         sent = await _produce(bootstrap, target.input_topic, values, rate=rate, prefix=prefix)
