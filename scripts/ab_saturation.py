@@ -34,19 +34,20 @@ def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
 
 def main() -> None:
     from streams.bench import e2e
-    from streams.bench.corpus import articles, corpus_name
+    from streams.bench.corpus import CORPORA, articles, corpus_name
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--records", type=int, default=12_000)
+    p.add_argument("--corpus", choices=CORPORA, default="news", help="news: the bench's (default)")
     p.add_argument("variants", nargs="+", help="target[:KEY=VALUE,...]; the first is the reference")
     args = p.parse_args()
     try:
         variants = [parse_variant(spec) for spec in args.variants]
     except argparse.ArgumentTypeError as e:
         p.error(str(e))
-    records = list(articles(args.records))
-    print(f"corpus: {corpus_name()}, {len(records):,} records", flush=True)
+    records = list(articles(args.records, corpus=args.corpus))
+    print(f"corpus: {corpus_name(corpus=args.corpus)}, {len(records):,} records", flush=True)
     rates: list[list[float]] = [[] for _ in variants]
     with e2e.local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-ab-") as logs:
         for r in range(args.rounds):

@@ -174,10 +174,11 @@ def drain(
 
 def main() -> None:
     from streams.bench import e2e
-    from streams.bench.corpus import articles, corpus_name
+    from streams.bench.corpus import CORPORA, articles, corpus_name
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--records", type=int, default=12_000)
+    p.add_argument("--corpus", choices=CORPORA, default="news", help="news: the bench's (default)")
     p.add_argument(
         "--target",
         default="wirewatch",
@@ -197,10 +198,10 @@ def main() -> None:
     p.add_argument("env", nargs="*", type=e2e.env_assignment, help="KEY=VALUE for the target's environment")
     args = p.parse_args()
     names = args.target.split(",")
-    records = list(articles(args.records))
+    records = list(articles(args.records, corpus=args.corpus))
     # Without `make bench-corpus` the labelled wire set stands in, and drains differ (a whole
     # session's figures were taken on it unnoticed).
-    print(f"corpus: {corpus_name()}, {len(records):,} records", flush=True)
+    print(f"corpus: {corpus_name(corpus=args.corpus)}, {len(records):,} records", flush=True)
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     with contextlib.ExitStack() as stack:
         if args.private:
