@@ -289,6 +289,29 @@ def synthetic(i: int, rng: np.random.Generator, n_words: int = 120) -> Article:
     return Article(id=f"syn-{i}", title=f"story {i}", body=body)
 
 
+def test_near_verdict_by_shingles_alone_reports_the_signature_estimate() -> None:
+    """Synthetic stories name too few facts for the second signal, so only shingles can join them: the
+    rewrite is near, with the MinHash estimate of the pair as its similarity."""
+    from streams.domain.dedup import estimate_jaccard
+
+    rng = np.random.default_rng(11)
+    a = synthetic(1, rng)
+    words = a.body.split()
+    for i in range(0, len(words), 12):  # every 12th word changed: ~0.6 of 3-shingles kept
+        words[i] = f"x{i}"
+    b = dataclasses.replace(a, id="syn-rewrite", body=" ".join(words))
+    fa, fb = fingerprint(a, CFG), fingerprint(b, CFG)
+    assert len(fb.facts) < CFG.min_shared_facts  # the title's number only: no second signal
+    index = StoryIndex(CFG)
+    assert index.offer(a, fa, now=T0).method == "new"
+    other = synthetic(2, rng)  # another story in the index: a candidate only by chance, never near
+    assert index.offer(other, fingerprint(other, CFG), now=T0).method == "new"
+    assert fa.signature is not None and fb.signature is not None
+    expected = estimate_jaccard(fa.signature, fb.signature)
+    assert expected >= CFG.threshold
+    assert index.offer(b, fb, now=T0 + 1) == DedupVerdict(a.id, a.id, expected, "near")
+
+
 def test_store_stays_bounded_over_a_long_stream() -> None:
     cfg = DedupConfig(window_seconds=3600, bucket_seconds=300)
     index = StoryIndex(cfg)
