@@ -26,14 +26,26 @@ Pure Python over a ``MutableMapping[bytes, bytes]``, so it is unit-tested with a
 
 from __future__ import annotations
 
+import math
 import struct
+import sys
 import time
+from array import array
 from collections import deque
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+# An entry, one of two layouts (both replay):
+# - listed: _HEAD, then per mutation _MUT, its key, its value;
+# - packed: _PACKED_HEAD (a NaN where a listed entry has its time, which is never NaN), the keys
+#   joined by newlines, the value lengths as int32 (-1: deleted), the values end to end.
+# Packed is the usual one: a few C calls for all of a chunk's ~5,000 mutations, where the listed
+# layout took a Python loop step each (7 us an article of the worker's busiest thread). Listed is
+# kept for commits over ``max_entry_bytes`` (split between mutations) and for a key holding a newline.
 _HEAD = struct.Struct("<dI")  # entry time, mutation count
 _MUT = struct.Struct("<Hi")  # key length, value length (-1: deleted)
+_PACKED = b"WWJ2\x00\x00\xf8\x7f"  # a quiet NaN as a little-endian double
+_PACKED_HEAD = struct.Struct("<8sdII")  # _PACKED, entry time, mutation count, bytes of keys
 _PREFIX = b"j:"
 
 
@@ -103,27 +115,8 @@ class JournaledStore(MutableMapping[str, bytes]):
         another partition are dropped by a later commit made for that partition."""
         writes = 0
         if self._pending:
-            limit = self.max_entry_bytes - _HEAD.size
-            parts: list[bytes] = []
-            add = parts.extend  # no concatenation: a value (up to ~8 KB) is copied once, by the join
-            size = count = 0
-            for key, value in self._pending.items():
-                k = key.encode()
-                grows = _MUT.size + len(k) + (0 if value is None else len(value))
-                if count and size + grows > limit:
-                    self._write_entry(now, partition, count, parts)
-                    writes += 1
-                    parts, size, count = [], 0, 0
-                    add = parts.extend
-                if value is None:
-                    add((_MUT.pack(len(k), -1), k))
-                else:
-                    add((_MUT.pack(len(k), len(value)), k, value))
-                size += grows
-                count += 1
-            self._write_entry(now, partition, count, parts)
+            writes += self._write_packed(now, partition) or self._write_listed(now, partition)
             self._pending.clear()
-            writes += 1
         horizon = now - self._retention
         for owner in {partition, None}:  # entries of unknown partition: as before, where visible
             entries = self._entries.get(owner)
@@ -134,13 +127,55 @@ class JournaledStore(MutableMapping[str, bytes]):
                     writes += 1
         return writes
 
-    def _write_entry(self, now: float, partition: int | None, count: int, parts: list[bytes]) -> None:
-        """One journal entry of ``count`` mutations; entries replay in the order of their keys."""
+    def _write_packed(self, now: float, partition: int | None) -> int:
+        """The pending mutations as one packed entry; 0 (nothing written) when they do not fit one
+        or a key holds a newline."""
+        pending = self._pending
+        keys = "\n".join(pending).encode()
+        if keys.count(b"\n") != len(pending) - 1:
+            return 0
+        lengths = array("i", [-1 if v is None else len(v) for v in pending.values()])
+        value_bytes = sum(lengths) + lengths.count(-1)  # deletions count -1 each
+        if _PACKED_HEAD.size + len(keys) + 4 * len(lengths) + value_bytes > self.max_entry_bytes:
+            return 0
+        values = b"".join([v for v in pending.values() if v is not None])
+        if sys.byteorder == "big":
+            lengths.byteswap()
+        head = _PACKED_HEAD.pack(_PACKED, now, len(pending), len(keys))
+        self._write_entry(now, partition, b"".join([head, keys, lengths.tobytes(), values]))
+        return 1
+
+    def _write_listed(self, now: float, partition: int | None) -> int:
+        """The pending mutations as listed entries, split between mutations at ``max_entry_bytes``."""
+        writes = 0
+        limit = self.max_entry_bytes - _HEAD.size
+        parts: list[bytes] = []
+        add = parts.extend  # no concatenation: a value (up to ~8 KB) is copied once, by the join
+        size = count = 0
+        for key, value in self._pending.items():
+            k = key.encode()
+            grows = _MUT.size + len(k) + (0 if value is None else len(value))
+            if count and size + grows > limit:
+                self._write_entry(now, partition, b"".join([_HEAD.pack(now, count), *parts]))
+                writes += 1
+                parts, size, count = [], 0, 0
+                add = parts.extend
+            if value is None:
+                add((_MUT.pack(len(k), -1), k))
+            else:
+                add((_MUT.pack(len(k), len(value)), k, value))
+            size += grows
+            count += 1
+        self._write_entry(now, partition, b"".join([_HEAD.pack(now, count), *parts]))
+        return writes + 1
+
+    def _write_entry(self, now: float, partition: int | None, raw: bytes) -> None:
+        """One journal entry; entries replay in the order of their keys."""
         self._seq = max(self._seq + 1, time.time_ns())
         entry = b"%s%020d" % (_PREFIX, self._seq)
         if partition is not None:
             entry += b"@%d" % partition
-        self._journal[entry] = b"".join([_HEAD.pack(now, count), *parts])
+        self._journal[entry] = raw
         self._entries.setdefault(partition, deque()).append((now, entry))
 
     def rebuild(self) -> int:
@@ -157,19 +192,45 @@ class JournaledStore(MutableMapping[str, bytes]):
         # items(), not a read per key: a table reads a key from the current event's partition only.
         found = sorted((bytes(k), bytes(v)) for k, v in self._journal.items() if bytes(k).startswith(_PREFIX))
         for entry, raw in found:
-            at, count = _HEAD.unpack_from(raw, 0)
-            pos = _HEAD.size
-            for _ in range(count):
-                klen, vlen = _MUT.unpack_from(raw, pos)
-                pos += _MUT.size
-                key = raw[pos : pos + klen].decode()
-                pos += klen
-                if vlen < 0:
-                    self._data.pop(key, None)
-                else:
-                    self._data[key] = raw[pos : pos + vlen]
-                    pos += vlen
+            at = self._apply_packed(raw) if raw.startswith(_PACKED) else self._apply_listed(raw)
             seq, _, part = entry[len(_PREFIX) :].partition(b"@")
             self._entries.setdefault(int(part) if part else None, deque()).append((at, entry))
             self._seq = max(self._seq, int(seq))
             yield
+
+    def _apply_packed(self, raw: bytes) -> float:
+        """Apply a packed entry to the state; returns its time."""
+        _, at, count, key_bytes = _PACKED_HEAD.unpack_from(raw, 0)
+        pos = _PACKED_HEAD.size
+        keys = raw[pos : pos + key_bytes].decode().split("\n")
+        pos += key_bytes
+        lengths = array("i", raw[pos : pos + 4 * count])
+        if sys.byteorder == "big":
+            lengths.byteswap()
+        pos += 4 * count
+        data = self._data
+        for key, n in zip(keys, lengths, strict=True):
+            if n < 0:
+                data.pop(key, None)
+            else:
+                data[key] = raw[pos : pos + n]
+                pos += n
+        return float(at)
+
+    def _apply_listed(self, raw: bytes) -> float:
+        """Apply a listed entry to the state; returns its time."""
+        at, count = _HEAD.unpack_from(raw, 0)
+        if math.isnan(at):
+            raise ValueError("journal entry of an unknown layout")
+        pos = _HEAD.size
+        for _ in range(count):
+            klen, vlen = _MUT.unpack_from(raw, pos)
+            pos += _MUT.size
+            key = raw[pos : pos + klen].decode()
+            pos += klen
+            if vlen < 0:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = raw[pos : pos + vlen]
+                pos += vlen
+        return float(at)

@@ -37,9 +37,10 @@ def test_one_entry_per_commit_and_rebuild_restores_state() -> None:
 
 
 def test_an_entry_spells_each_change_as_documented() -> None:
-    """The entry layout is stored state (a changelog written by one version is replayed by the next):
-    head ``<dI`` (time, change count), then per change ``<Hi`` (key length, value length or -1 for a
-    deletion), the key's UTF-8 and the value."""
+    """The entry layouts are stored state (a changelog written by one version is replayed by the next).
+    Packed, the usual one: ``WWJ2\\0\\0\\xf8\\x7f`` (a NaN where the listed layout has its time),
+    ``<dII`` (time, change count, bytes of keys), the keys' UTF-8 joined by newlines, per change its
+    value length as ``<i`` (-1 for a deletion), the values end to end."""
     journal: dict[bytes, bytes] = {}
     store = JournaledStore(journal, retention_seconds=100)
     store["a:é"] = b"xyz"
@@ -48,13 +49,38 @@ def test_an_entry_spells_each_change_as_documented() -> None:
     store["e"] = b""
     store.commit(now=10.5)
     (raw,) = journal.values()
+    keys = "a:é\ngone\ne".encode()
     expected = (
-        struct.pack("<dI", 10.5, 3)
-        + struct.pack("<Hi", 4, 3) + "a:é".encode() + b"xyz"
-        + struct.pack("<Hi", 4, -1) + b"gone"
-        + struct.pack("<Hi", 1, 0) + b"e"
+        b"WWJ2\0\0\xf8\x7f" + struct.pack("<dII", 10.5, 3, len(keys)) + keys
+        + struct.pack("<iii", 3, -1, 0) + b"xyz"
     )  # fmt: skip
     assert raw == expected
+
+
+def test_a_key_with_a_newline_is_written_listed_and_the_previous_versions_entries_replay() -> None:
+    """Listed, the layout every entry had before the packed one: ``<dI`` (time, change count), then per
+    change ``<Hi`` (key length, value length or -1), the key's UTF-8 and the value. A key holding a
+    newline cannot be packed and is written so; a changelog of listed entries replays into the same
+    state, interleaved with packed ones."""
+    journal: dict[bytes, bytes] = {}
+    store = JournaledStore(journal, retention_seconds=100)
+    store["a:x\ny"] = b"v"
+    store.commit(now=7.0)
+    (raw,) = journal.values()
+    assert raw == struct.pack("<dI", 7.0, 1) + struct.pack("<Hi", 5, 1) + b"a:x\nyv"
+    store["b"] = b"2"
+    del store["a:x\ny"]
+    store.commit(now=8.0)  # packed
+    restarted = JournaledStore(journal, retention_seconds=100)
+    assert restarted.rebuild() == 2 and dict(restarted) == {"b": b"2"}
+    journal[b"j:%020d" % 1] = struct.pack("<dI", 1.0, 1) + struct.pack("<Hi", 1, 3) + b"zold"  # first
+    assert restarted.rebuild() == 3 and dict(restarted) == {"b": b"2", "z": b"old"}
+
+
+def test_an_entry_of_an_unknown_layout_is_refused() -> None:
+    journal = {b"j:%020d" % 1: struct.pack("<dI", float("nan"), 0)}
+    with pytest.raises(ValueError, match="unknown layout"):
+        JournaledStore(journal, retention_seconds=100).rebuild()
 
 
 def test_a_commit_too_big_for_one_entry_writes_several_under_the_limit() -> None:
