@@ -325,6 +325,7 @@ class WirewatchService:
             await self.records_of(outcome, message.timestamp, raw)
             for message, outcome, (raw, _) in zip(begun.messages, outcomes, begun.records, strict=True)
         ]
+        self.metrics.stage_seconds.flush()
         last = begun.messages[-1]
         await self.writer.write(
             per_input, begun.messages, self.app.consumer.ack, self._transactional_id(last)
