@@ -7,7 +7,7 @@ benchmark runs). Without it, articles are assembled from the project's labelled 
 The experiment scripts can also ask for the real news that carries a threat label (``threat-news``,
 a quarter of it: what a security desk's feed looks like) or for the wire set when the news is there
 (``wire``). The padded wire set is a stress shape, not a feed: each article is four or five short
-stories end to end, and past the last story new ones are word salad of them.
+stories end to end (past the last story, new ones are blends of them).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def articles(
 
 #: Stories a blend takes its sentences from. Each then holds ~1/6 of the blend: a 3-shingle Jaccard
 #: of ~0.09 with any one, under the dedup threshold (0.25) with room for the MinHash estimate's
-#: spread. With 4 a 12,000-record drain still had 33% duplicates; with 6, 24% (the first pass: 22%).
+#: spread. With 4 a 12,000-record drain still had 33% duplicates; with 6, 23% (the first pass: 22%).
 BLEND_SOURCES = 6
 
 
