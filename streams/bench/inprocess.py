@@ -14,7 +14,8 @@ import orjson
 from streams.bench.corpus import articles
 from streams.domain.pipeline import Pipeline
 from streams.domain.subscriptions import load_subscriptions
-from streams.service.worker import freeze_startup_heap
+from streams.service.worker import collect_less, freeze_startup_heap
+from streams.settings import Settings
 
 #: Event time advances this much per article in the memory run (about 1,000 articles an hour, a busy
 #: wire), so the default 48 h dedup window holds ~50k articles and state must stop growing after that.
@@ -38,12 +39,18 @@ class Throughput:
 Records = list[tuple[bytes, dict[str, Any]]]
 
 
+def as_the_worker() -> None:
+    """The worker's collector set-up: the startup heap frozen, collections as rare as it has them."""
+    freeze_startup_heap()
+    collect_less(Settings.from_env().gc_threshold)
+
+
 def warmed(n: int, warmup: int = 300) -> tuple[Pipeline, list[Records]]:
-    """A pipeline that has processed ``warmup`` corpus records, with the startup heap frozen as the
-    worker freezes it, and the next ``n`` records in batches of ``BATCH``."""
+    """A pipeline that has processed ``warmup`` corpus records, with the worker's collector set-up,
+    and the next ``n`` records in batches of ``BATCH``."""
     records = list(articles(n + warmup))
     pipeline = Pipeline(subscriptions=load_subscriptions())
-    freeze_startup_heap()
+    as_the_worker()
     pipeline.process_batch(
         [(raw, {"topic": "warmup", "partition": 0, "offset": i}) for i, raw in enumerate(records[:warmup])]
     )
@@ -57,7 +64,7 @@ def warmed(n: int, warmup: int = 300) -> tuple[Pipeline, list[Records]]:
 
 def throughput(n: int, warmup: int = 300) -> Throughput:
     """CPU time of ``Pipeline.process_batch`` over ``n`` corpus articles (classifiers warm first),
-    with the startup heap frozen as the worker freezes it.
+    with the worker's collector set-up.
 
     Keep ``n`` within one pass over the real-news source (~4,500 records): past it the corpus makes
     new stories by rewriting words, which is right for memory runs but not for timing classifiers.
@@ -91,6 +98,7 @@ def peak_rss_after(n: int) -> dict[str, float]:
         return now[0]
 
     pipeline = Pipeline(subscriptions=load_subscriptions(), clock=clock)
+    as_the_worker()
     batch: list[tuple[bytes, dict[str, Any]]] = []
     peak = 0.0
     for i, raw in enumerate(articles(n)):

@@ -15,11 +15,12 @@ import uuid
 async def raw_passthrough(source: str, sink: str, bootstrap: str) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from streams.service.worker import keep_freed_memory
+    from streams.service.worker import collect_less, keep_freed_memory
     from streams.settings import Settings
 
     settings = Settings.from_env()
-    keep_freed_memory(settings.malloc_keep_bytes)  # the worker's allocator set-up
+    keep_freed_memory(settings.malloc_keep_bytes)  # the worker's allocator and collector set-up
+    collect_less(settings.gc_threshold)
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -50,14 +51,15 @@ def faust_passthrough(source: str, sink: str, bootstrap: str) -> None:
     import faust
 
     from streams.service.transport import app_class
-    from streams.service.worker import keep_freed_memory, quiet_worker, share_the_gil
+    from streams.service.worker import collect_less, keep_freed_memory, quiet_worker, share_the_gil
     from streams.settings import Settings
 
     # Wirewatch's consumer (fetch wait, in the event loop), producer batch size and compression, GIL
-    # switch interval, allocator and worker set-up, as the bench's worker gets them: the floor is the
-    # framework's, not a setting's.
+    # switch interval, allocator, collector and worker set-up, as the bench's worker gets them: the
+    # floor is the framework's, not a setting's.
     defaults = Settings.from_env()
     keep_freed_memory(defaults.malloc_keep_bytes)
+    collect_less(defaults.gc_threshold)
     app = app_class(defaults.fetch_max_wait_ms, defaults.consumer_thread)(
         f"bench-faust-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",

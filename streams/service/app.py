@@ -188,6 +188,7 @@ class WirewatchService:
             settings.taxonomy_file,
             keep_freed_bytes=settings.malloc_keep_bytes,
             nice=settings.classifier_nice,
+            gc_threshold=settings.gc_threshold,
         )
         self.labelling_started = asyncio.Event()
         #: The chunk being labelled while the agent begins the next (see :meth:`process`).

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import gc
 import logging
 import multiprocessing
 import os
@@ -33,7 +32,7 @@ from streams.domain.labels import Labeler, Labelled, decode_labelled, encode_lab
 from streams.domain.model import Article
 from streams.domain.regions import RegionClassifier
 from streams.domain.threats import ThreatClassifier
-from streams.service.worker import keep_freed_memory
+from streams.service.worker import collect_less, freeze_startup_heap, keep_freed_memory
 
 log = logging.getLogger("wirewatch")
 #: Chunks with fewer new articles than this are labelled in the worker's thread (see :class:`Labelling`).
@@ -55,6 +54,7 @@ def serve(
     taxonomy_file: str | None,
     keep_freed_bytes: int = 0,
     nice: int = 0,
+    gc_threshold: int = 0,
 ) -> None:
     """The child: answer each request, in order, until the worker closes its end.
 
@@ -69,8 +69,8 @@ def serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     labeler = Labeler(RegionClassifier.default(), ThreatClassifier.configured(taxonomy_file))
-    gc.collect()
-    gc.freeze()  # as the worker does: the classifiers' tables live as long as the process
+    freeze_startup_heap()  # as the worker does: the classifiers' tables live as long as the process
+    collect_less(gc_threshold)  # ~40 containers an article's labels, freed once they are sent
     while True:
         try:
             raw = requests.recv_bytes()
@@ -83,10 +83,13 @@ def serve(
 class ChildProcess:
     """One classifier process; calls are answered in the order they were made."""
 
-    def __init__(self, taxonomy_file: str | None, keep_freed_bytes: int = 0, nice: int = 0) -> None:
+    def __init__(
+        self, taxonomy_file: str | None, keep_freed_bytes: int = 0, nice: int = 0, gc_threshold: int = 0
+    ) -> None:
         self._taxonomy_file = taxonomy_file
         self._keep_freed_bytes = keep_freed_bytes
         self._nice = nice
+        self._gc_threshold = gc_threshold
         self._pending: deque[asyncio.Future[list[Labelled]]] = deque()
         self._requests: Connection | None = None
         self._results: Connection | None = None
@@ -102,7 +105,14 @@ class ChildProcess:
                 fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._process = ctx.Process(
             target=serve,
-            args=(child_requests, child_results, self._taxonomy_file, self._keep_freed_bytes, self._nice),
+            args=(
+                child_requests,
+                child_results,
+                self._taxonomy_file,
+                self._keep_freed_bytes,
+                self._nice,
+                self._gc_threshold,
+            ),
             name="wirewatch-classifier",
             daemon=True,
         )
@@ -178,10 +188,13 @@ class Labelling:
         offload_from: int = OFFLOAD_FROM,
         keep_freed_bytes: int = 0,
         nice: int = 0,
+        gc_threshold: int = 0,
     ) -> None:
         self.labeler = labeler
         self.offload_from = offload_from
-        self.children = [ChildProcess(taxonomy_file, keep_freed_bytes, nice) for _ in range(processes)]
+        self.children = [
+            ChildProcess(taxonomy_file, keep_freed_bytes, nice, gc_threshold) for _ in range(processes)
+        ]
 
     async def start(self) -> None:
         await asyncio.gather(*(child.start() for child in self.children))

@@ -159,13 +159,18 @@ def test_small_chunks_stay_in_the_thread(labeler: Labeler) -> None:
 def test_the_child_sets_up_its_allocator_as_the_worker_does(
     labeler: Labeler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its requests and results are ~1 MB a chunk too: ``WIREWATCH_MALLOC_KEEP_BYTES`` reaches it."""
+    """Its requests and results are ~1 MB a chunk too: ``WIREWATCH_MALLOC_KEEP_BYTES`` reaches it, and
+    ``WIREWATCH_GC_THRESHOLD`` (the labels of a chunk are ~10k containers, freed once sent)."""
     import multiprocessing
 
     from streams.service import labelling as labelling_module
 
-    labelling = Labelling(labeler, processes=1, taxonomy_file=None, keep_freed_bytes=12345)
+    labelling = Labelling(
+        labeler, processes=1, taxonomy_file=None, keep_freed_bytes=12345, gc_threshold=54321
+    )
     assert labelling.children[0]._keep_freed_bytes == 12345
+    assert labelling.children[0]._gc_threshold == 54321
+    default_gc = gc.get_threshold()
     kept: list[int] = []
     monkeypatch.setattr(labelling_module, "keep_freed_memory", kept.append)
     monkeypatch.setattr(signal, "signal", lambda *_: None)  # the child ignores ^C; we don't
@@ -173,12 +178,15 @@ def test_the_child_sets_up_its_allocator_as_the_worker_does(
     theirs, results = multiprocessing.Pipe(duplex=False)
     ours.close()  # no request will come: serve returns at once, after its set-up
     try:
-        labelling_module.serve(requests, results, None, 12345)
+        labelling_module.serve(requests, results, None, 12345, 0, 54321)
+        frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
     finally:
         gc.unfreeze()  # serve freezes the heap, as the child should; this process is not one
+        gc.set_threshold(*default_gc)
         for end in (requests, theirs, results):
             end.close()
     assert kept == [12345]
+    assert frozen > 10_000 and threshold == (54321, *default_gc[1:])
 
 
 def test_the_child_runs_at_the_configured_lower_priority(labeler: Labeler) -> None:

@@ -45,6 +45,7 @@ def test_env_overrides_and_types() -> None:
         ({"WIREWATCH_CLASSIFIER_NICE": "20"}, "WIREWATCH_CLASSIFIER_NICE must be between"),
         ({"WIREWATCH_MALLOC_KEEP_BYTES": "-1"}, "WIREWATCH_MALLOC_KEEP_BYTES must be between"),
         ({"WIREWATCH_MALLOC_KEEP_BYTES": str(2**32)}, "WIREWATCH_MALLOC_KEEP_BYTES must be between"),
+        ({"WIREWATCH_GC_THRESHOLD": "-1"}, "WIREWATCH_GC_THRESHOLD must be >= 0"),
     ],
 )
 def test_invalid_settings_fail_with_the_variable_name(env: dict[str, str], message: str) -> None:

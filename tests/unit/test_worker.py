@@ -96,6 +96,7 @@ def test_startup_heap_is_frozen_and_gil_shared_before_the_worker_runs(
         def execute_from_commandline(self) -> None:
             calls.append(f"run frozen={gc.get_freeze_count()}")
             calls.append(f"switch={sys.getswitchinterval()}")
+            calls.append(f"gc={gc.get_threshold()}")
 
     async def no_topics(*args: Any) -> None:
         calls.append("topics")
@@ -107,17 +108,50 @@ def test_startup_heap_is_frozen_and_gil_shared_before_the_worker_runs(
     monkeypatch.setenv("WIREWATCH_STORE", "memory://")
     monkeypatch.setenv("WIREWATCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("WIREWATCH_SWITCH_INTERVAL_US", "250")
+    monkeypatch.setenv("WIREWATCH_GC_THRESHOLD", "54321")
     default_switch = sys.getswitchinterval()
+    default_gc = gc.get_threshold()
     try:
         worker_module.cmd_worker(cast(Any, None))
     finally:
         gc.unfreeze()
         sys.setswitchinterval(default_switch)
+        gc.set_threshold(*default_gc)
     assert calls[0] == "keep=1048576"  # the allocator set before anything big is built
     assert calls[1] == "topics"
     assert calls[2].startswith("run frozen=") and int(calls[2].split("=")[1]) > 10_000
     # The GIL switch interval is the setting's, in seconds (CPython's default is 5 ms).
     assert calls[3] == "switch=0.00025"
+    # The youngest generation's threshold is the setting's; the older generations' stay CPython's.
+    assert calls[4] == f"gc={(54321, *default_gc[1:])}"
+
+
+def test_collect_less_sets_the_youngest_threshold_or_leaves_cpythons() -> None:
+    """Per chunk a worker allocates some hundred containers an article that refcounting frees; with
+    the threshold raised, a loop of that shape runs no collection at all, where CPython's 700 runs
+    one every few hundred containers. 0 leaves CPython's setting."""
+    import gc
+
+    from streams.service.worker import collect_less
+
+    default = gc.get_threshold()
+
+    def collections_over_a_chunk() -> int:
+        before = gc.get_stats()[0]["collections"]
+        for _ in range(20):
+            chunk = [{"article": [i, str(i)], "labels": {"codes": ["KP"]}} for i in range(256)]
+            del chunk
+        return int(gc.get_stats()[0]["collections"] - before)
+
+    try:
+        collect_less(0)
+        assert gc.get_threshold() == default
+        assert collections_over_a_chunk() > 10
+        collect_less(100_000)
+        assert gc.get_threshold() == (100_000, *default[1:])
+        assert collections_over_a_chunk() == 0
+    finally:
+        gc.set_threshold(*default)
 
 
 #: Buffers of 1-4 MB, three alive at once, then freed: the shape of a saturated worker's chunk (fetch
