@@ -4,8 +4,9 @@ Straight to the producer, not through Faust's ``topic.send`` buffer (measured ~4
 aiokafka's ``send`` does for every record what a batch needs once: the metadata wait, the partitioner
 (murmur2 in Python for a keyed record), a future, the accumulator's checks; 8% of a saturated worker's
 main thread in a py-spy profile. ``create_batch``/``send_batch`` append to the accumulator's C batch
-builder instead. Records keep the partition ``send`` would choose (the same default partitioner, key =
-article id), and their order within each partition.
+builder instead. Records keep the partition ``send`` would choose (Kafka's default partitioner, key =
+article id, each distinct key of a chunk hashed once: ``partitioning.py``), and their order within
+each partition.
 
 But ``send_batch`` always starts a new batch and first waits until the partition's previous one has
 gone out, a broker round trip behind the request in flight, where ``send`` appends to the open batch.
@@ -23,7 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+
+from streams.service.partitioning import key_hashes, partition_of
 
 #: One output record: topic, key, value.
 Record = tuple[str, bytes | None, bytes]
@@ -39,7 +41,6 @@ class OutputWriter:
         self._app = app  # its producer is built when the worker starts, so looked up on each write
         self._transactional = transactional
         self.batch_from = batch_from
-        self._partitioner = DefaultPartitioner()
 
     async def write(
         self,
@@ -61,12 +62,15 @@ class OutputWriter:
         producer: AIOKafkaProducer = faust_producer._ensure_producer()
         by_tp: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
         partitions: dict[str, list[int]] = {}
+        hashes: dict[bytes, int] | None = None  # the chunk's keys', once a topic has several partitions
         for records in per_input:
             for topic, key, value in records:
                 known = partitions.get(topic)
                 if known is None:  # once per topic and chunk: a topic may gain partitions at run time
                     known = partitions[topic] = sorted(await producer.partitions_for(topic))
-                partition = known[0] if len(known) == 1 else self._partitioner(key, known, known)
+                if hashes is None and len(known) > 1:
+                    hashes = key_hashes([k for rs in per_input for _, k, _ in rs if k is not None])
+                partition = partition_of(key, known, hashes or {})
                 by_tp.setdefault((topic, partition), []).append((key, value))
         for (topic, partition), items in by_tp.items():
             batch = producer.create_batch()

@@ -67,7 +67,8 @@ async def test_records_land_where_send_puts_them_in_order(
     acked: list[int] = []
     per_input: list[list[Record]] = []
     for i in range(inputs):
-        key = f"article-{i}".encode()
+        # Wire ids and URLs: keys of every length modulo 4 go through murmur2's tail.
+        key = f"article-{i}".encode() if i % 3 else f"https://wire.example/2026/04/{i}-story".encode()
         records: list[Record] = [(outcomes, key, b"outcome %d" % i)]
         if i % 4 == 0:
             records.append((alerts, key, b"alert %d" % i))
