@@ -266,7 +266,9 @@ class StoryIndex:
         if not found:
             return None
         table = np.frombuffer(b"".join(blocks), dtype=_LE_U64).reshape(len(found), sig.size)
-        equal: list[int] = np.count_nonzero(table == sig, axis=1).tolist()
+        # The ufunc's own reduce: count_nonzero with an axis is a Python wrapper over astype and sum
+        # (3.3 against 2.3 us a call).
+        equal: list[int] = np.add.reduce(table == sig, axis=1, dtype=np.intp).tolist()
         when = now if fp.published is None else fp.published
         best: tuple[int, float, float, str, str] | None = None
         for (raw_id, raw), same in zip(found, equal, strict=True):
