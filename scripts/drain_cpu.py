@@ -68,6 +68,23 @@ def threads(pid: int) -> dict[str, tuple[float, float]]:
     return out
 
 
+def thread_kinds(pid: int) -> dict[str, float]:
+    """CPU seconds per kind of thread (its name less the number): for the broker, what its JIT
+    compiler ("C2 CompilerThre") and collector ("G1 Conc", "GC Thread") took against the threads
+    serving requests ("data-plane-kafk"). The C2 compiler was still a third of the broker's CPU
+    after twelve drains, more in the Faust passthrough's (docs/benchmarks.md)."""
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            seconds = cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+        kind = name.rstrip("0123456789#-")
+        out[kind] = out.get(kind, 0.0) + seconds
+    return out
+
+
 def children(pid: int) -> dict[str, tuple[float, float]]:
     out = {}
     for entry in os.listdir("/proc"):
@@ -130,6 +147,7 @@ def drain(
             ]
             spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         u0 = {"broker": usage(broker), "target": usage(proc.pid)}
+        k0 = thread_kinds(broker)
         b0, t0, c0, w0, i0 = (
             cpu_seconds(f"/proc/{broker}/stat"),
             threads(proc.pid),
@@ -142,6 +160,7 @@ def drain(
             spy.send_signal(signal.SIGINT)  # py-spy writes the profile when interrupted
             spy.wait(60)
         u1 = {"broker": usage(broker), "target": usage(proc.pid)}
+        k1 = thread_kinds(broker)
         b1, t1, c1, w1, i1 = (
             cpu_seconds(f"/proc/{broker}/stat"),
             threads(proc.pid),
@@ -168,6 +187,8 @@ def drain(
         for who, (user, system, faults) in u1.items():
             du, ds, df = user - u0[who][0], system - u0[who][1], faults - u0[who][2]
             print(f"  {who}: user {du:.1f} s, system {ds:.1f} s, {df / len(values):.2f} page faults a record")
+        kinds = sorted(((k1[k] - k0.get(k, 0.0), k) for k in k1), reverse=True)
+        print("  broker threads: " + ", ".join(f"{k} {d:.2f} s" for d, k in kinds if d >= 0.05))
         print(f"  machine: {machine()}", flush=True)
     return rate
 
