@@ -119,6 +119,7 @@ def test_bench_table_names_the_interpreter_and_every_figure() -> None:
     assert "latency at    500/s: p50 12 ms, p95 30 ms, p99 45 ms  (n=5000)" in table
     assert "p99 at 500/s by round: 160, 45 ms; median 102 ms" in table
     assert "RSS after   100,000 articles:   381.3 MB" in table
+    assert "(median of 2 rounds, after a warm-up drain of each)" in render({**result, "warm_up": True})
 
 
 def test_bench_e2e_figures_are_medians_and_ratios_are_paired_by_round() -> None:
@@ -181,3 +182,53 @@ def test_publish_refuses_a_file_with_a_record_over_the_limit_before_sending_any(
     assert code == 2
     assert f"record 2: {len(big)} bytes, over WIREWATCH_MAX_MESSAGE_BYTES (65536)" in err
     assert "nothing published" in err
+
+
+def test_bench_warm_up_drains_every_target_once_before_the_measured_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--warm-up``: a fresh broker's JIT compiler favours batched traffic for minutes
+    (docs/benchmarks.md), so each target first drains the backlog once, unmeasured; the rounds and
+    their latency runs are then as without it."""
+    import contextlib
+    from collections.abc import Iterator
+
+    from streams.bench import e2e
+
+    calls: list[str] = []
+
+    @contextlib.contextmanager
+    def broker() -> Iterator[str]:
+        yield "127.0.0.1:1"
+
+    def saturation(bootstrap: str, target: Any, records: Any, log_dir: Any) -> float:
+        calls.append(f"drain {target.name} {len(records)}")
+        return 100.0
+
+    def drain_then_latency(bootstrap: str, target: Any, records: Any, rates: Any, *rest: Any) -> float:
+        calls.append(f"drain+latency {target.name} {len(records)}")
+        rest[-1].append({"rate": 500.0, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "n": 10})
+        return 200.0
+
+    monkeypatch.setattr(e2e, "local_broker", broker)
+    monkeypatch.setattr(e2e, "saturation", saturation)
+    monkeypatch.setattr(e2e, "_drain_then_latency", drain_then_latency)
+    records, fresh = [b"{}"] * 7, [b"{}"] * 50
+    measured = e2e.run(records, [500.0], 0.1, fresh, rounds=2, warm_up=True)
+    assert calls == [
+        "drain raw_aiokafka 7",  # the warm-up, one drain each, before anything is measured
+        "drain faust_passthrough 7",
+        "drain wirewatch 7",
+        "drain raw_aiokafka 7",  # round 1, baselines first
+        "drain faust_passthrough 7",
+        "drain+latency wirewatch 7",
+        "drain+latency wirewatch 7",  # round 2, Wirewatch first
+        "drain faust_passthrough 7",
+        "drain raw_aiokafka 7",
+    ]
+    assert len(measured["rounds"]) == 2  # the warm-up is not a round
+    assert measured["rounds"][0] == {"raw_aiokafka": 100.0, "faust_passthrough": 100.0, "wirewatch": 200.0}
+    calls.clear()
+    e2e.run(records, [500.0], 0.1, fresh, rounds=1)
+    assert calls[0] == "drain raw_aiokafka 7"
+    assert len(calls) == 3  # no warm-up unless asked
