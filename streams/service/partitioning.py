@@ -11,11 +11,11 @@ input, whatever the length. With one partition (the default) nothing is hashed.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.domain.jit import compiled
 
@@ -75,13 +75,17 @@ def key_hashes(keys: Sequence[bytes]) -> dict[bytes, int]:
     return dict(zip(distinct, hashes.tolist(), strict=True))
 
 
+#: Records without a key: aiokafka's own rule (a random partition), not a copy of it.
+_KEYLESS = DefaultPartitioner()
+
+
 def partition_of(key: bytes | None, partitions: Sequence[int], hashes: dict[bytes, int]) -> int:
     """The partition aiokafka's ``DefaultPartitioner`` picks for ``key`` among ``partitions`` (sorted
-    ids), from the key's hash in ``hashes``; a record without a key goes to a random one, as there."""
+    ids), from the key's hash in ``hashes``; a record without a key is left to it (a random one)."""
     if len(partitions) == 1:
         return partitions[0]
     if key is None:
-        return random.choice(partitions)  # noqa: S311 - spreading load, not a secret
+        return int(_KEYLESS(None, partitions, partitions))
     return partitions[hashes[key] % len(partitions)]
 
 
