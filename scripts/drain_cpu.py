@@ -60,11 +60,14 @@ def idle_ticks() -> tuple[int, int]:
 
 
 def threads(pid: int) -> dict[str, tuple[float, float]]:
-    """Per thread: CPU seconds, and seconds queued for a core."""
+    """Per thread (``"<tid> <name>"``): CPU seconds, and seconds queued for a core."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-        out[f"{tid} {name}"] = (cpu_seconds(f"/proc/{pid}/task/{tid}/stat"), queued_seconds(pid, tid))
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            out[f"{tid} {name}"] = (cpu_seconds(f"/proc/{pid}/task/{tid}/stat"), queued_seconds(pid, tid))
+        except OSError:  # the thread ended meanwhile
+            continue
     return out
 
 
@@ -74,13 +77,8 @@ def thread_kinds(pid: int) -> dict[str, float]:
     serving requests ("data-plane-kafk"). The C2 compiler was still a third of the broker's CPU
     after twelve drains, more in the Faust passthrough's (docs/benchmarks.md)."""
     out: dict[str, float] = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
-            seconds = cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
-        except OSError:  # the thread ended meanwhile
-            continue
-        kind = name.rstrip("0123456789#-")
+    for thread, (seconds, _) in threads(pid).items():
+        kind = thread.split(" ", 1)[1].rstrip("0123456789#-")
         out[kind] = out.get(kind, 0.0) + seconds
     return out
 
