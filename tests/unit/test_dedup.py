@@ -394,6 +394,78 @@ def test_store_written_with_another_layout_is_refused() -> None:
         other.offer(a, fingerprint(a, other.cfg), now=T0)
 
 
+def as_layout2(store: dict[str, bytes], fps: dict[str, Fingerprint], cfg: DedupConfig) -> dict[str, bytes]:
+    """``store`` as the previous release wrote it: ``a:`` records without the leading ``3`` nor band
+    hashes, full uint64 shingle and uint32 salient-word entries, and the layout-2 ``m:cfg``."""
+    old = dict(store)
+    for key, raw in store.items():
+        if not key.startswith("a:"):
+            continue
+        assert raw[:1] == b"3"
+        head, _, tail = raw[1:].partition(b"\n")
+        fields = json.loads(head)
+        fp = fps[key[2:]]
+        sig = b""
+        if tail:
+            assert fp.signature is not None
+            sig = fp.signature.astype("<u8").tobytes()
+            if fp.word_signature is not None:
+                sig += fp.word_signature.astype("<u4").tobytes()
+        fields = [*fields[:10], 8 * cfg.num_perm if sig else 0]
+        old[key] = json.dumps(fields, separators=(",", ":")).encode() + b"\n" + sig
+    old["m:cfg"] = cfg.layout2_state_version.encode()
+    return old
+
+
+def test_a_store_of_the_previous_layout_is_taken_over() -> None:
+    """An upgraded worker keeps the window it recovers: layout-2 records still make duplicates (by
+    shingles, by salient words, exactly), expire with every key they indexed, and the store is then
+    marked layout 3, which the previous release refuses."""
+    cfg = DedupConfig(window_seconds=600, bucket_seconds=60)
+    first = [article(p["a"]) for p in PAIRS]  # written by the previous release
+    then = [article(p["b"]) for p in PAIRS]  # their rewrites, and exact re-sends of some
+    then += [dataclasses.replace(a, id=f"{a.id}-again") for a in first[::5]]
+    stream = first + then
+    fps = fingerprint_many(stream, cfg)
+    half = len(first)
+    native = StoryIndex(cfg)
+    for i in range(half):
+        native.offer(stream[i], fps[i], now=T0)
+    by_id = {a.id: fp for a, fp in zip(stream, fps, strict=True)}
+    upgraded = StoryIndex(cfg, as_layout2(dict(native.store), by_id, cfg))
+    verdicts = [upgraded.offer(stream[i], fps[i], now=T0 + 1) for i in range(half, len(stream))]
+    assert verdicts == [native.offer(stream[i], fps[i], now=T0 + 1) for i in range(half, len(stream))]
+    assert {v.method for v in verdicts} == {"new", "near", "exact"}
+    assert upgraded.store["m:cfg"] == cfg.state_version.encode()
+    layout2 = {k for k, v in upgraded.store.items() if k.startswith("a:") and v[:1] == b"["}
+    assert layout2 == {"a:" + a.id for a in stream[:half]}  # read, never rewritten
+    upgraded.expire(T0 + 10 * cfg.window_seconds)
+    assert set(upgraded.store) == {"m:cfg", "m:buckets"}
+
+
+def test_a_previous_layout_store_of_other_settings_is_refused() -> None:
+    store = {"m:cfg": dataclasses.replace(CFG, num_perm=64).layout2_state_version.encode()}
+    a = article(PAIRS[0]["a"])
+    with pytest.raises(ValueError, match="dedup state"):
+        StoryIndex(CFG, store).offer(a, fingerprint(a, CFG), now=T0)
+
+
+def test_an_article_record_keeps_16_bits_of_each_entry_and_the_band_hashes() -> None:
+    a = article(PAIRS[0]["a"])
+    fp = fingerprint(a, CFG)
+    assert fp.signature is not None and fp.word_signature is not None
+    index = StoryIndex(CFG)
+    index.offer(a, fp, now=T0)
+    raw = index.store["a:" + a.id]
+    tail = raw.partition(b"\n")[2]
+    k, b, kw = CFG.num_perm, CFG.bands, CFG.word_perm
+    assert raw[:1] == b"3" and len(tail) == 2 * k + 8 * b + 2 * kw == len(fp.stored)
+    assert np.array_equal(np.frombuffer(tail, "<u2", k), fp.signature & 0xFFFF)
+    assert F.band_keys_of_hashes(np.frombuffer(tail, "<u8", b, 2 * k).reshape(1, b), b)[0] == fp.band_keys
+    assert np.array_equal(np.frombuffer(tail, "<u2", kw, 2 * k + 8 * b), fp.word_signature & 0xFFFF)
+    assert len(raw) < 800  # layout 2: ~1,400 bytes
+
+
 def test_constructor_does_not_touch_the_store() -> None:
     """A Faust table cannot be written outside a stream event (nor read before recovery)."""
 

@@ -80,7 +80,17 @@ class DedupConfig:
     @property
     def state_version(self) -> str:
         """Identifies the stored layout; state written under another version cannot be reused."""
+        return "dedup-v3" + self._state_settings
+
+    @property
+    def layout2_state_version(self) -> str:
+        """The version that state of the previous layout with these settings carries: the story
+        index reads it (records of both layouts, until the old ones expire) and marks it current."""
+        return "dedup-v2" + self._state_settings
+
+    @property
+    def _state_settings(self) -> str:
         return (
-            f"dedup-v2:{self.num_perm}:{self.bands}x{self.rows}:{self.shingle_size}:"
+            f":{self.num_perm}:{self.bands}x{self.rows}:{self.shingle_size}:"
             f"{self.word_perm}:{self.max_facts}:{self.fact_chars}:{self.bucket_seconds:g}"
         )

@@ -32,6 +32,7 @@ from streams.domain.model import Article
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
+U16 = npt.NDArray[np.uint16]
 
 _TRANSLATE: Final = kernel.WORD_BYTES.tobytes()  # the kernel's byte map, for the reference buffers
 _CAPS: Final = bytes(1 if 65 <= c <= 90 or 48 <= c <= 57 else 0 for c in range(256))
@@ -39,6 +40,8 @@ _CAPS: Final = bytes(1 if 65 <= c <= 90 or 48 <= c <= 57 else 0 for c in range(2
 _K: Final = tuple(kernel.K)
 _S27, _S30, _S31 = np.uint64(27), np.uint64(30), np.uint64(31)
 _MAX_BATCH: Final = 256  # articles per kernel call: bounds its scratch arrays
+_LE_U16: Final = np.dtype("<u2")
+_LE_U64: Final = np.dtype("<u8")
 
 _MONTH_STARTS: Final = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 _MONTH_NAMES: Final = (
@@ -73,6 +76,8 @@ class Fingerprint:
     word_signature: U32 | None
     #: Names and numbers of title and lead (see :func:`facts`); empty when there is no signature.
     facts: tuple[str, ...]
+    #: What the story index keeps of the signatures (:func:`stored_signatures`); empty without one.
+    stored: bytes
 
     # Written out, not generated: mypyc compiles this one (streams/native.py), 4-5x faster.
     def __init__(
@@ -85,6 +90,7 @@ class Fingerprint:
         shingles: int,
         word_signature: U32 | None,
         facts: tuple[str, ...],
+        stored: bytes = b"",
     ) -> None:
         object.__setattr__(self, "content_hash", content_hash)
         object.__setattr__(self, "signature", signature)
@@ -94,6 +100,7 @@ class Fingerprint:
         object.__setattr__(self, "shingles", shingles)
         object.__setattr__(self, "word_signature", word_signature)
         object.__setattr__(self, "facts", facts)
+        object.__setattr__(self, "stored", stored)
 
 
 def normalise(title: str, body: str) -> bytes:
@@ -260,6 +267,31 @@ def _band_hashes(signatures: npt.NDArray[np.uint64] | npt.NDArray[np.uint32], ba
     return acc
 
 
+def band_keys_of_hashes(hashes: U64, bands: int) -> list[tuple[str, ...]]:
+    """The band keys of every row of ``bands`` band hashes (as :func:`stored_signatures` keeps them)."""
+    flat = _lines(hashes, _band_prefixes(bands))
+    return [tuple(flat[i : i + bands]) for i in range(0, len(flat), bands)]
+
+
+#: Bytes per signature entry as stored. An entry is a well-mixed 64-bit hash, so its low 16 bits are
+#: equal for two unequal entries with probability 2^-16: the Jaccard estimate moves by under 0.0001
+#: (b-bit MinHash, Li & König 2010), where the 8-byte entries were 2/3 of the journal an article.
+STORED_BIN_BYTES: Final = 2
+
+
+def stored_signatures(sigs: U64, hashes: U64, wsigs: U32) -> tuple[bytes, int]:
+    """Per row, the low 16 bits of each shingle signature entry (little-endian), then its band hashes
+    (uint64, from which expiry rebuilds the band keys), then the low 16 bits of each salient-word
+    signature entry: rows concatenated, and the row width. One pass of numpy over a batch."""
+    n, k = sigs.shape
+    b, kw = hashes.shape[1], wsigs.shape[1]
+    rows = np.empty((n, 2 * k + 8 * b + 2 * kw), dtype=np.uint8)
+    rows[:, : 2 * k] = sigs.astype(_LE_U16).view(np.uint8)
+    rows[:, 2 * k : 2 * k + 8 * b] = hashes.astype(_LE_U64, copy=False).view(np.uint8)
+    rows[:, 2 * k + 8 * b :] = wsigs.astype(_LE_U16).view(np.uint8)
+    return rows.tobytes(), rows.shape[1]
+
+
 def band_keys(signature: U64, cfg: DedupConfig) -> tuple[str, ...]:
     """LSH band keys ``b:<band>:<hash>`` from the first ``bands * rows`` signature entries."""
     return band_keys_many(signature.reshape(1, -1), cfg)[0]
@@ -267,9 +299,7 @@ def band_keys(signature: U64, cfg: DedupConfig) -> tuple[str, ...]:
 
 def band_keys_many(signatures: U64, cfg: DedupConfig) -> list[tuple[str, ...]]:
     """:func:`band_keys` of every row of a 2-D array, in one pass."""
-    b = cfg.bands
-    flat = _lines(_band_hashes(signatures, b, cfg.rows), _band_prefixes(b))
-    return [tuple(flat[i : i + b]) for i in range(0, len(flat), b)]
+    return band_keys_of_hashes(_band_hashes(signatures, cfg.bands, cfg.rows), cfg.bands)
 
 
 def parse_published(value: str | None) -> float | None:
@@ -352,7 +382,10 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         _bin_shift(cfg.word_perm),
     )
     bands = cfg.bands
-    keys = _lines(_band_hashes(sigs, bands, cfg.rows), _band_prefixes(bands))
+    hashes = _band_hashes(sigs, bands, cfg.rows)
+    keys = _lines(hashes, _band_prefixes(bands))
+    stored, width = stored_signatures(sigs, hashes, wsigs)
+    no_words = width - STORED_BIN_BYTES * cfg.word_perm  # a row without its salient-word part
     fact_hex = _lines(facts, ("",) * cfg.max_facts)
     ends = word_end.tolist()
     salient = n_salient.tolist()
@@ -372,13 +405,18 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
             out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, ()))
             continue
         article_keys = tuple(keys[i * bands : (i + 1) * bands])
+        row = i * width
         if salient[i]:
             wsig: U32 | None = wsigs[i]
             found = tuple(fact_hex[i * f_width : i * f_width + found_n[i]])
+            kept = stored[row : row + width]
         else:
             wsig, found = None, ()
+            kept = stored[row : row + no_words]
         n_sh = max(count - size + 1, 1)
-        out.append(Fingerprint(content_hash, sigs[i], article_keys, published, dates, n_sh, wsig, found))
+        out.append(
+            Fingerprint(content_hash, sigs[i], article_keys, published, dates, n_sh, wsig, found, kept)
+        )
     return out
 
 

@@ -3,9 +3,13 @@
 All state lives in a ``MutableMapping[str, bytes]`` so the streaming layer can back it with a
 changelogged table and a restarted worker recovers it. Keys (values are small bytes):
 
-``a:<article id>``        the article's first verdict + content hash + published time + lead dates
-                           + offer time + facts (orjson header line), then its shingle signature as
-                           raw little-endian uint64 and its salient-word signature as uint32
+``a:<article id>``        ``3``, then the article's first verdict + content hash + published time +
+                           lead dates + offer time + facts (orjson header line), then what
+                           :func:`~streams.domain.dedup.fingerprints.stored_signatures` keeps: the low
+                           16 bits of each shingle signature entry, the band hashes, the low 16 bits of
+                           each salient-word signature entry (layout 3). Layout 2, still read: no
+                           leading ``3``, full uint64 shingle and uint32 salient-word entries, no band
+                           hashes (1.4 KB an article where layout 3 takes 0.6)
 ``h:<content hash>``      id of the first live article with that normalised text
 ``b:<band>:<band hash>``  ids (newline separated, oldest first, at most ``max_band_ids``) of the
                            articles in that LSH bucket of shingle signatures
@@ -15,7 +19,9 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
 ``t:<bucket>:<chunk>``    their ids, 128 per chunk, so expiry finds them without scanning the store
 ``t:<bucket>:x``          how many of them expiry has already forgotten
 ``m:buckets``             orjson list of the live buckets
-``m:cfg``                 :attr:`DedupConfig.state_version` that wrote the state
+``m:cfg``                 :attr:`DedupConfig.state_version` that wrote the state (a store of the
+                           layout-2 version with the same settings is taken over: its records are
+                           read until they expire)
 
 Buckets older than the window are deleted (a few articles per ``offer``, or all at once by
 ``expire``), so the state is bounded by the window
@@ -36,7 +42,14 @@ import numpy as np
 import orjson
 
 from streams.domain.dedup.config import DedupConfig
-from streams.domain.dedup.fingerprints import U32, U64, Fingerprint, band_keys_many
+from streams.domain.dedup.fingerprints import (
+    STORED_BIN_BYTES,
+    U16,
+    U64,
+    Fingerprint,
+    band_keys_many,
+    band_keys_of_hashes,
+)
 from streams.domain.model import Article, DedupVerdict
 
 Method = Literal["new", "exact", "near"]
@@ -47,20 +60,26 @@ _SEP: Final = b"\n"
 # dtype objects, not strings: numpy parses a dtype string on every call (frombuffer 1.0 vs 0.6 us).
 _LE_U64: Final = np.dtype("<u8")
 _LE_U32: Final = np.dtype("<u4")
+_LE_U16: Final = np.dtype("<u2")
+#: First byte of a layout-3 ``a:`` record; a layout-2 record starts with its header's ``[``.
+_LAYOUT3: Final = b"3"
+_LAYOUT3_BYTE: Final = _LAYOUT3[0]
 
 
 class _Record:
-    """Decoded ``a:`` value."""
+    """Decoded ``a:`` value, of either layout; signature entries as their low 16 bits."""
 
     __slots__ = (
-        "content_hash", "delivery", "facts", "lead_dates", "published", "signature", "verdict", "when",
-        "word_signature",
+        "band_hashes", "content_hash", "delivery", "facts", "lead_dates", "published", "signature",
+        "signature64", "verdict", "when", "word_signature",
     )  # fmt: skip
 
     def __init__(self, raw: bytes) -> None:
+        layout3 = raw[:1] == _LAYOUT3
         head, _, sig = raw.partition(_SEP)
+        fields = orjson.loads(head[1:] if layout3 else head)
         (method, story_id, duplicate_of, similarity, content_hash, published, dates, delivery, when, facts,
-         shingle_bytes) = orjson.loads(head)  # fmt: skip
+         shingle_bytes) = fields[:11]  # fmt: skip
         self.delivery: str | None = delivery
         self.verdict = DedupVerdict(story_id, duplicate_of, similarity, _METHODS[method])
         self.content_hash: str = content_hash
@@ -68,22 +87,37 @@ class _Record:
         self.lead_dates: list[int] = dates
         self.when: float = when
         self.facts: list[str] = facts
-        self.signature: U64 | None = None
-        self.word_signature: U32 | None = None
-        if sig:
-            self.signature = np.frombuffer(sig, dtype=_LE_U64, count=shingle_bytes // 8)
-            if len(sig) > shingle_bytes:
-                self.word_signature = np.frombuffer(sig, dtype=_LE_U32, offset=shingle_bytes)
+        self.signature: U16 | None = None
+        self.word_signature: U16 | None = None
+        #: Layout 3: the band hashes expiry rebuilds the band keys from.
+        self.band_hashes: U64 | None = None
+        #: Layout 2: the full signature, which the band keys are recomputed from.
+        self.signature64: U64 | None = None
+        if not sig:
+            return
+        if layout3:
+            band_bytes: int = fields[11]
+            self.signature = np.frombuffer(sig, dtype=_LE_U16, count=shingle_bytes // STORED_BIN_BYTES)
+            self.band_hashes = np.frombuffer(sig, dtype=_LE_U64, count=band_bytes // 8, offset=shingle_bytes)
+            if len(sig) > shingle_bytes + band_bytes:
+                self.word_signature = np.frombuffer(sig, dtype=_LE_U16, offset=shingle_bytes + band_bytes)
+            return
+        self.signature64 = np.frombuffer(sig, dtype=_LE_U64, count=shingle_bytes // 8)
+        self.signature = self.signature64.astype(np.uint16)
+        if len(sig) > shingle_bytes:
+            self.word_signature = np.frombuffer(sig, dtype=_LE_U32, offset=shingle_bytes).astype(np.uint16)
 
 
 def _encode(
-    verdict: DedupVerdict, fp: Fingerprint, with_signature: bool, delivery: str | None, now: float
+    verdict: DedupVerdict,
+    fp: Fingerprint,
+    with_signature: bool,
+    delivery: str | None,
+    now: float,
+    cfg: DedupConfig,
 ) -> bytes:
-    sig = b""
-    if with_signature and fp.signature is not None:
-        sig = fp.signature.astype(_LE_U64, copy=False).tobytes()
-        if fp.word_signature is not None:
-            sig += fp.word_signature.astype(_LE_U32, copy=False).tobytes()
+    """A layout-3 ``a:`` record; exact duplicates (``with_signature`` false) keep no signature."""
+    sig = fp.stored if with_signature else b""
     when = now if fp.published is None else fp.published
     head = orjson.dumps(
         [
@@ -97,10 +131,11 @@ def _encode(
             delivery,
             when,
             fp.facts if sig else [],
-            8 * fp.signature.size if sig and fp.signature is not None else 0,
+            STORED_BIN_BYTES * cfg.num_perm if sig else 0,
+            8 * cfg.bands if sig else 0,
         ]
     )
-    return head + _SEP + sig
+    return b"".join((_LAYOUT3, head, _SEP, sig))
 
 
 class StoryIndex:
@@ -130,7 +165,9 @@ class StoryIndex:
     def _check_layout(self) -> None:
         version = self.cfg.state_version.encode()
         found = self.store.get("m:cfg")
-        if found is None:
+        if found is None or found == self.cfg.layout2_state_version.encode():
+            # Layout-2 records are read as they are until they expire; from now on this store holds
+            # layout 3, which code that reads only layout 2 must refuse.
             self.store["m:cfg"] = version
         elif found != version:
             raise ValueError(f"store holds dedup state {found!r}, config expects {version!r}")
@@ -176,7 +213,7 @@ class StoryIndex:
             if holder is not None:
                 story = _Record(holder).verdict.story_id
                 verdict = DedupVerdict(story, first.decode(), 1.0, "exact")
-                store[akey] = _encode(verdict, fp, with_signature=False, delivery=delivery, now=now)
+                store[akey] = _encode(verdict, fp, False, delivery, now, self.cfg)
                 self._track(aid, now)
                 return verdict
 
@@ -193,7 +230,7 @@ class StoryIndex:
             self._append_id(writes, idb, fp.band_keys, buckets)
             self._append_id(writes, idb, fact_keys, postings)
         writes[hkey] = idb
-        writes[akey] = _encode(verdict, fp, with_signature=True, delivery=delivery, now=now)
+        writes[akey] = _encode(verdict, fp, True, delivery, now, self.cfg)
         store.update(writes)  # one call for ~27 keys: a dict's (and the journaled store's) is C-level
         self._track(aid, now)
         return verdict
@@ -244,13 +281,12 @@ class StoryIndex:
             candidates.update((other, None) for other, n in shared.items() if n >= need)
         if not candidates:
             return None
-        sig, wsig = fp.signature, fp.word_signature
-        assert sig is not None
+        k = cfg.num_perm
         # Shingle similarity of every candidate in one comparison, read straight from the records'
         # signature bytes; a record's header is decoded only for a candidate that can still win.
         # Decoding every candidate (~1.6 an article on the bench corpus) was a third of this method's
         # instructions (callgrind: 108k -> 72k an article without it).
-        width = 8 * sig.size
+        width = STORED_BIN_BYTES * k
         get = self.store.get
         found: list[tuple[bytes, bytes]] = []
         blocks: list[bytes] = []
@@ -259,20 +295,26 @@ class StoryIndex:
             if raw is None:
                 continue
             at = raw.find(_SEP) + 1
-            block = raw[at : at + width]
-            if len(block) == width:  # exact duplicates keep none; one store holds one width (m:cfg)
+            if raw[0] == _LAYOUT3_BYTE:
+                block = raw[at : at + width]
+                if len(block) == width:  # exact duplicates keep none; one store holds one width (m:cfg)
+                    found.append((raw_id, raw))
+                    blocks.append(block)
+            elif len(raw) - at >= 8 * k:  # layout 2: uint64 entries, compared by their low 16 bits
                 found.append((raw_id, raw))
-                blocks.append(block)
+                blocks.append(np.frombuffer(raw, _LE_U64, k, at).astype(_LE_U16).tobytes())
         if not found:
             return None
-        table = np.frombuffer(b"".join(blocks), dtype=_LE_U64).reshape(len(found), sig.size)
+        table = np.frombuffer(b"".join(blocks), dtype=_LE_U16).reshape(len(found), k)
+        sig = np.frombuffer(fp.stored, dtype=_LE_U16, count=k)
         # The ufunc's own reduce: count_nonzero with an axis is a Python wrapper over astype and sum
         # (3.3 against 2.3 us a call).
         equal: list[int] = np.add.reduce(table == sig, axis=1, dtype=np.intp).tolist()
+        wsig = None if fp.word_signature is None else fp.word_signature.astype(_LE_U16)
         when = now if fp.published is None else fp.published
         best: tuple[int, float, float, str, str] | None = None
         for (raw_id, raw), same in zip(found, equal, strict=True):
-            sim = same / sig.size
+            sim = same / k
             if sim >= cfg.threshold:
                 rank = (1, sim)
                 rec = _Record(raw)
@@ -395,7 +437,9 @@ class StoryIndex:
     def _forget(self, raw_ids: list[bytes]) -> None:
         """Delete articles and their hash and band entries (band keys computed for all at once)."""
         store = self.store
-        indexed: list[tuple[bytes, U64]] = []
+        cfg = self.cfg
+        hashed: list[tuple[bytes, U64]] = []  # layout 3: band hashes stored
+        indexed: list[tuple[bytes, U64]] = []  # layout 2: band hashes recomputed from the signature
         all_keys: list[tuple[bytes, Sequence[str]]] = []
         for raw_id in raw_ids:
             raw = store.pop("a:" + raw_id.decode(), None)
@@ -405,12 +449,17 @@ class StoryIndex:
             hkey = "h:" + rec.content_hash
             if store.get(hkey) == raw_id:
                 del store[hkey]
-            if rec.signature is not None and rec.signature.size == self.cfg.num_perm:
-                indexed.append((raw_id, rec.signature))
+            if rec.band_hashes is not None and rec.band_hashes.size == cfg.bands:
+                hashed.append((raw_id, rec.band_hashes))
+            elif rec.signature64 is not None and rec.signature64.size == cfg.num_perm:
+                indexed.append((raw_id, rec.signature64))
             if rec.facts:
                 all_keys.append((raw_id, ["f:" + f for f in rec.facts]))
+        if hashed:
+            keys_h = band_keys_of_hashes(np.stack([h for _, h in hashed]), cfg.bands)
+            all_keys += zip([i for i, _ in hashed], keys_h, strict=True)
         if indexed:
-            keys_b = band_keys_many(np.stack([s for _, s in indexed]), self.cfg)
+            keys_b = band_keys_many(np.stack([s for _, s in indexed]), cfg)
             all_keys += zip([i for i, _ in indexed], keys_b, strict=True)
         for raw_id, keys in all_keys:
             for key in keys:
