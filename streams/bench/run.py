@@ -35,9 +35,11 @@ def add_bench_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--warm-up",
-        action="store_true",
-        help="before the end-to-end rounds, drain every target once, unmeasured (a fresh broker's JIT "
-        "compiler favours batched traffic for minutes)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="before the end-to-end rounds, drain every target once, unmeasured: a fresh broker's JIT "
+        "compiler favours batched traffic for minutes, a production broker is warm (default: on; "
+        "--quick: off)",
     )
     p.add_argument(
         "--modes",
@@ -45,6 +47,12 @@ def add_bench_parser(sub: Any) -> None:
         help="comma-separated: inprocess, e2e (with baselines), memory",
     )
     p.set_defaults(func=cmd_bench)
+
+
+def warm_up(args: argparse.Namespace) -> bool:
+    """Whether the end-to-end rounds follow a warm-up drain of each target: by default, except for
+    ``--quick``, whose < 60 s leave no room for it."""
+    return (not args.quick) if args.warm_up is None else bool(args.warm_up)
 
 
 def _positive(text: str) -> int:
@@ -112,7 +120,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "machine": machine(),
         "corpus": corpus_name(),
         "quick": bool(args.quick),
-        "warm_up": bool(args.warm_up),
+        "warm_up": warm_up(args),
         "cpu_probe_ms": cpu_probe_ms(),
         "inprocess_articles_per_s": None,
         "inprocess_stage_us": None,
@@ -148,7 +156,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seconds = 2.0 if args.quick else 10.0
         pool = list(articles(n + sum(latency_sizes(rates, seconds))))
         rounds = args.rounds or (1 if args.quick else E2E_ROUNDS)
-        e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:], rounds=rounds, warm_up=args.warm_up)
+        e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:], rounds=rounds, warm_up=result["warm_up"])
         result.update(e2e_summary(e2e["rounds"]))
         result["latency"] = e2e["latency"]
         result["latency_500_rounds"] = e2e["latency_rounds"]

@@ -184,6 +184,22 @@ def test_publish_refuses_a_file_with_a_record_over_the_limit_before_sending_any(
     assert "nothing published" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], True),  # the default: the ratio of a warm broker, as in production
+        (["--no-warm-up"], False),
+        (["--quick"], False),  # < 60 s leave no room for it
+        (["--quick", "--warm-up"], True),
+    ],
+)
+def test_bench_warms_up_by_default_but_not_when_quick(argv: list[str], expected: bool) -> None:
+    from streams.bench.run import warm_up
+    from streams.cli import build_parser
+
+    assert warm_up(build_parser().parse_args(["bench", *argv])) is expected
+
+
 def test_bench_warm_up_drains_every_target_once_before_the_measured_rounds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
