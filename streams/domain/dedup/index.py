@@ -310,7 +310,7 @@ class StoryIndex:
         # The ufunc's own reduce: count_nonzero with an axis is a Python wrapper over astype and sum
         # (3.3 against 2.3 us a call).
         equal: list[int] = np.add.reduce(table == sig, axis=1, dtype=np.intp).tolist()
-        wsig = None if fp.word_signature is None else fp.word_signature.astype(_LE_U16)
+        wsig: U16 | None = None  # the salient-word entries' low 16 bits, once a candidate needs them
         when = now if fp.published is None else fp.published
         best: tuple[int, float, float, str, str] | None = None
         for (raw_id, raw), same in zip(found, equal, strict=True):
@@ -318,7 +318,9 @@ class StoryIndex:
             if sim >= cfg.threshold:
                 rank = (1, sim)
                 rec = _Record(raw)
-            elif wsig is not None and shared.get(raw_id, 0) >= need:
+            elif fp.word_signature is not None and shared.get(raw_id, 0) >= need:
+                if wsig is None:
+                    wsig = fp.word_signature.astype(_LE_U16)
                 rec = _Record(raw)
                 if (
                     rec.word_signature is None
