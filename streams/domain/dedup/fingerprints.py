@@ -90,7 +90,7 @@ class Fingerprint:
         shingles: int,
         word_signature: U32 | None,
         facts: tuple[str, ...],
-        stored: bytes = b"",
+        stored: bytes,
     ) -> None:
         object.__setattr__(self, "content_hash", content_hash)
         object.__setattr__(self, "signature", signature)
@@ -402,7 +402,7 @@ def _fingerprint_batch(articles: list[Article], cfg: DedupConfig) -> list[Finger
         count = end - beg
         beg = end
         if count == 0:
-            out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, ()))
+            out.append(Fingerprint(content_hash, None, (), published, dates, 0, None, (), b""))
             continue
         article_keys = tuple(keys[i * bands : (i + 1) * bands])
         row = i * width

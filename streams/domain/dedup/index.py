@@ -9,7 +9,7 @@ changelogged table and a restarted worker recovers it. Keys (values are small by
                            16 bits of each shingle signature entry, the band hashes, the low 16 bits of
                            each salient-word signature entry (layout 3). Layout 2, still read: no
                            leading ``3``, full uint64 shingle and uint32 salient-word entries, no band
-                           hashes (1.4 KB an article where layout 3 takes 0.6)
+                           hashes (1.4 KB an article where layout 3 takes 0.7)
 ``h:<content hash>``      id of the first live article with that normalised text
 ``b:<band>:<band hash>``  ids (newline separated, oldest first, at most ``max_band_ids``) of the
                            articles in that LSH bucket of shingle signatures
