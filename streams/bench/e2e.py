@@ -27,6 +27,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.bench.cgroup import cap_memory, release
 from streams.localkafka import KafkaConfig, LocalKafka
 from streams.localkafka.admin import create_topics
 
@@ -38,21 +39,39 @@ def _free_port() -> int:
         return port
 
 
+#: Memory the private broker may use, its 1 GB heap and its page cache included (MiB; 0: no cap).
+#: ``streams/bench/cgroup.py`` says why.
+BROKER_MEMORY_MB = int(os.environ.get("WIREWATCH_BENCH_BROKER_MEMORY_MB", "2048"))
+
+
 @contextmanager
-def local_broker() -> Iterator[str]:
-    """WIREWATCH_BENCH_BROKER if set, else a private broker (``private_broker``)."""
+def local_broker(facts: dict[str, Any] | None = None) -> Iterator[str]:
+    """WIREWATCH_BENCH_BROKER if set, else a private broker (``private_broker``); ``facts`` gets
+    ``broker_memory_mb``, the private broker's memory cap (None: none)."""
     external = os.environ.get("WIREWATCH_BENCH_BROKER")
     if external:
+        if facts is not None:
+            facts["broker_memory_mb"] = None
         yield external
         return
     with private_broker() as kafka:
+        if facts is not None:
+            facts["broker_memory_mb"] = kafka.memory_cap_mb
         yield kafka.bootstrap
 
 
+class PrivateKafka(LocalKafka):
+    #: The memory cgroup's cap in MiB, once applied.
+    memory_cap_mb: int | None = None
+
+
 @contextmanager
-def private_broker() -> Iterator[LocalKafka]:
+def private_broker(memory_mb: int | None = None) -> Iterator[PrivateKafka]:
     """A broker of the bench's own: full JIT (the development broker's is C1 only, for a quick
-    start), a 1 GB heap, free ports, and its data deleted when it stops."""
+    start), a 1 GB heap, at most ``memory_mb`` of memory with its page cache (default
+    ``BROKER_MEMORY_MB``; where cgroups cannot be written, uncapped), free ports, and its data
+    deleted when it stops."""
+    memory_mb = BROKER_MEMORY_MB if memory_mb is None else memory_mb
     with tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp:
         config = replace(
             KafkaConfig.from_env(),
@@ -62,12 +81,17 @@ def private_broker() -> Iterator[LocalKafka]:
             jvm_opts=(),
             heap="1g",
         )
-        kafka = LocalKafka(config)
+        kafka = PrivateKafka(config)
         kafka.start(wait=120.0)
+        pid = kafka.live_pid()
+        group = cap_memory(pid, memory_mb << 20) if memory_mb > 0 and pid is not None else None
+        kafka.memory_cap_mb = memory_mb if group is not None else None
         try:
             yield kafka
         finally:
             kafka.stop()
+            if group is not None:
+                release(group)
 
 
 @dataclass
@@ -389,7 +413,10 @@ def run(
     record-by-record passthrough, so early rounds favour batched traffic (docs/benchmarks.md).
     """
     result: dict[str, Any] = {"rounds": [], "latency": [], "latency_rounds": []}
-    with local_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="wirewatch-bench-logs-") as logs:
+    with (
+        local_broker(result) as bootstrap,
+        tempfile.TemporaryDirectory(prefix="wirewatch-bench-logs-") as logs,
+    ):
         log_dir = Path(logs)
         if warm_up:
             for target in targets(bootstrap):

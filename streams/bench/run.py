@@ -128,6 +128,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "raw_aiokafka_per_s": None,
         "faust_passthrough_per_s": None,
         "p99_ms_at_500": None,
+        "broker_memory_mb": None,
         "rss_mb_100k": None,
         "rss_mb_1m": None,
     }
@@ -158,6 +159,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rounds = args.rounds or (1 if args.quick else E2E_ROUNDS)
         e2e = run_e2e(pool[:n], rates, seconds, fresh=pool[n:], rounds=rounds, warm_up=result["warm_up"])
         result.update(e2e_summary(e2e["rounds"]))
+        result["broker_memory_mb"] = e2e.get("broker_memory_mb")
         result["latency"] = e2e["latency"]
         result["latency_500_rounds"] = e2e["latency_rounds"]
         result["p99_ms_at_500"] = p99_at_500(e2e["latency_rounds"])
@@ -217,6 +219,12 @@ def render(result: dict[str, Any]) -> str:
         of = f"median of {len(rounds)} rounds" if len(rounds) > 1 else "one round"
         of += ", after a warm-up drain of each" if result.get("warm_up") else ""
         lines.append(f"end to end (Wirewatch)   {result['e2e_articles_per_s']:>10,.0f} articles/s ({of})")
+        cap = result.get("broker_memory_mb")
+        lines.append(
+            f"  broker: its memory capped at {cap} MiB, page cache included (streams/bench/cgroup.py)"
+            if cap
+            else "  broker: memory not capped (an external broker, or cgroups not writable here)"
+        )
         lines.append(f"raw aiokafka passthrough {result['raw_aiokafka_per_s']:>10,.0f} records/s")
         lines.append(f"Faust passthrough agent  {result['faust_passthrough_per_s']:>10,.0f} records/s")
         lines.append(

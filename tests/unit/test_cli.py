@@ -214,7 +214,7 @@ def test_bench_warm_up_drains_every_target_once_before_the_measured_rounds(
     calls: list[str] = []
 
     @contextlib.contextmanager
-    def broker() -> Iterator[str]:
+    def broker(facts: dict[str, Any] | None = None) -> Iterator[str]:
         yield "127.0.0.1:1"
 
     def saturation(bootstrap: str, target: Any, records: Any, log_dir: Any) -> float:
