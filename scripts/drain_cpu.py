@@ -209,7 +209,7 @@ def main() -> None:
     p.add_argument(
         "--private",
         action="store_true",
-        help="on a broker of its own, as the bench starts it (full JIT, 1 GB heap), not --bootstrap",
+        help="on a broker of its own, as the bench starts it (full JIT, 1 GB heap, 2 GiB memory cgroup), not --bootstrap",
     )
     p.add_argument("--profile", help="py-spy raw profile of the target's main process here (py-spy on PATH)")
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
