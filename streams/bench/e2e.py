@@ -39,9 +39,23 @@ def _free_port() -> int:
         return port
 
 
-#: Memory the private broker may use, its 1 GB heap and its page cache included (MiB; 0: no cap).
-#: ``streams/bench/cgroup.py`` says why.
-BROKER_MEMORY_MB = int(os.environ.get("WIREWATCH_BENCH_BROKER_MEMORY_MB", "2048"))
+#: Memory the private broker may use, its 1 GB heap and its page cache included (MiB; 0: no cap),
+#: unless ``WIREWATCH_BENCH_BROKER_MEMORY_MB`` says otherwise. ``streams/bench/cgroup.py`` says why.
+BROKER_MEMORY_MB = 2048
+
+
+def broker_memory_mb() -> int:
+    """``WIREWATCH_BENCH_BROKER_MEMORY_MB``, or :data:`BROKER_MEMORY_MB`."""
+    raw = os.environ.get("WIREWATCH_BENCH_BROKER_MEMORY_MB", "").strip()
+    if not raw:
+        return BROKER_MEMORY_MB
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"WIREWATCH_BENCH_BROKER_MEMORY_MB: a whole number of MiB (0: no cap), not {raw!r}")
+    return value
 
 
 @contextmanager
@@ -61,6 +75,8 @@ def local_broker(facts: dict[str, Any] | None = None) -> Iterator[str]:
 
 
 class PrivateKafka(LocalKafka):
+    """The bench's own broker, which knows whether its memory is capped (the bench reports it)."""
+
     #: The memory cgroup's cap in MiB, once applied.
     memory_cap_mb: int | None = None
 
@@ -69,9 +85,9 @@ class PrivateKafka(LocalKafka):
 def private_broker(memory_mb: int | None = None) -> Iterator[PrivateKafka]:
     """A broker of the bench's own: full JIT (the development broker's is C1 only, for a quick
     start), a 1 GB heap, at most ``memory_mb`` of memory with its page cache (default
-    ``BROKER_MEMORY_MB``; where cgroups cannot be written, uncapped), free ports, and its data
+    :func:`broker_memory_mb`; where cgroups cannot be written, uncapped), free ports, and its data
     deleted when it stops."""
-    memory_mb = BROKER_MEMORY_MB if memory_mb is None else memory_mb
+    memory_mb = broker_memory_mb() if memory_mb is None else memory_mb
     with tempfile.TemporaryDirectory(prefix="wirewatch-bench-") as tmp:
         config = replace(
             KafkaConfig.from_env(),

@@ -223,7 +223,8 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"  broker: its memory capped at {cap} MiB, page cache included (streams/bench/cgroup.py)"
             if cap
-            else "  broker: memory not capped (an external broker, or cgroups not writable here)"
+            else "  broker: memory not capped (an external broker, WIREWATCH_BENCH_BROKER_MEMORY_MB=0, or "
+            "cgroups not writable here)"
         )
         lines.append(f"raw aiokafka passthrough {result['raw_aiokafka_per_s']:>10,.0f} records/s")
         lines.append(f"Faust passthrough agent  {result['faust_passthrough_per_s']:>10,.0f} records/s")

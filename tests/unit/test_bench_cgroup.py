@@ -53,3 +53,25 @@ def test_release_removes_an_empty_group_and_gives_up_on_a_busy_one(tmp_path: Pat
     release(busy, within=0.2)
     assert busy.exists()
     release(tmp_path / "gone")  # already removed: nothing to do
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 2048), ("", 2048), ("0", 0), (" 4096 ", 4096)])
+def test_the_broker_memory_setting(monkeypatch: pytest.MonkeyPatch, value: str | None, expected: int) -> None:
+    from streams.bench.e2e import broker_memory_mb
+
+    if value is None:
+        monkeypatch.delenv("WIREWATCH_BENCH_BROKER_MEMORY_MB", raising=False)
+    else:
+        monkeypatch.setenv("WIREWATCH_BENCH_BROKER_MEMORY_MB", value)
+    assert broker_memory_mb() == expected
+
+
+@pytest.mark.parametrize("value", ["2g", "-1", "1.5"])
+def test_a_broker_memory_setting_that_is_no_size_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from streams.bench.e2e import broker_memory_mb
+
+    monkeypatch.setenv("WIREWATCH_BENCH_BROKER_MEMORY_MB", value)
+    with pytest.raises(ValueError, match="WIREWATCH_BENCH_BROKER_MEMORY_MB"):
+        broker_memory_mb()
