@@ -6,8 +6,8 @@ memory; on this VM (Firecracker, virtio-balloon free page reporting) free memory
 to the host, and each fresh page costs the host a fault on first touch. Measured (fourteenth session,
 eight interleaved rounds, twice): the broker's kernel time for a Wirewatch drain rose from 0.2 to
 0.6-0.9 s from round 6 (page zeroing and the write's copy, 41% of its samples against 2% in round 1),
-and not at all with the broker held to 2 GiB; the Faust passthrough writes 2.5x fewer bytes and moved
-less. Capped, the bench measures the steady state a production broker runs in.
+and not at all with the broker held to 2 GiB; the Faust passthrough writes less than half the bytes
+and moved less. Capped, the bench measures the steady state a production broker runs in.
 
 cgroup v2 (``memory.max``) or v1 (``memory/…/memory.limit_in_bytes``); where neither can be written
 (not root, no memory controller delegated) the broker runs uncapped, and the bench says so.
@@ -26,7 +26,11 @@ def cap_memory(pid: int, limit_bytes: int, root: Path = ROOT) -> Path | None:
     or None when cgroups cannot be written here."""
     controllers = root / "cgroup.controllers"
     if controllers.is_file():  # v2: one hierarchy, the memory controller enabled for children
-        if "memory" not in controllers.read_text().split():
+        try:
+            enabled = controllers.read_text().split()
+        except OSError:
+            return None
+        if "memory" not in enabled:
             return None
         base, limit_file = root, "memory.max"
     else:

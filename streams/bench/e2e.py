@@ -99,10 +99,11 @@ def private_broker(memory_mb: int | None = None) -> Iterator[PrivateKafka]:
         )
         kafka = PrivateKafka(config)
         kafka.start(wait=120.0)
-        pid = kafka.live_pid()
-        group = cap_memory(pid, memory_mb << 20) if memory_mb > 0 and pid is not None else None
-        kafka.memory_cap_mb = memory_mb if group is not None else None
+        group: Path | None = None
         try:
+            pid = kafka.live_pid()
+            group = cap_memory(pid, memory_mb << 20) if memory_mb > 0 and pid is not None else None
+            kafka.memory_cap_mb = memory_mb if group is not None else None
             yield kafka
         finally:
             kafka.stop()
