@@ -276,7 +276,7 @@ def band_keys_of_hashes(hashes: U64, bands: int) -> list[tuple[str, ...]]:
 #: Bytes per signature entry as stored. An entry is a well-mixed 64-bit hash, so its low 16 bits are
 #: equal for two unequal entries with probability 2^-16: the Jaccard estimate moves by under 0.0001
 #: (b-bit MinHash, Li & König 2010), where the 8-byte entries were 2/3 of the journal an article.
-STORED_BIN_BYTES: Final = 2
+STORED_BIN_BYTES: Final = _LE_U16.itemsize
 
 
 def stored_signatures(sigs: U64, hashes: U64, wsigs: U32) -> tuple[bytes, int]:
@@ -285,10 +285,11 @@ def stored_signatures(sigs: U64, hashes: U64, wsigs: U32) -> tuple[bytes, int]:
     signature entry: rows concatenated, and the row width. One pass of numpy over a batch."""
     n, k = sigs.shape
     b, kw = hashes.shape[1], wsigs.shape[1]
-    rows = np.empty((n, 2 * k + 8 * b + 2 * kw), dtype=np.uint8)
-    rows[:, : 2 * k] = sigs.astype(_LE_U16).view(np.uint8)
-    rows[:, 2 * k : 2 * k + 8 * b] = hashes.astype(_LE_U64, copy=False).view(np.uint8)
-    rows[:, 2 * k + 8 * b :] = wsigs.astype(_LE_U16).view(np.uint8)
+    at_bands, at_words = STORED_BIN_BYTES * k, STORED_BIN_BYTES * k + 8 * b
+    rows = np.empty((n, at_words + STORED_BIN_BYTES * kw), dtype=np.uint8)
+    rows[:, :at_bands] = sigs.astype(_LE_U16).view(np.uint8)
+    rows[:, at_bands:at_words] = hashes.astype(_LE_U64, copy=False).view(np.uint8)
+    rows[:, at_words:] = wsigs.astype(_LE_U16).view(np.uint8)
     return rows.tobytes(), rows.shape[1]
 
 

@@ -319,8 +319,8 @@ class StoryIndex:
                 rank = (1, sim)
                 rec = _Record(raw)
             elif fp.word_signature is not None and shared.get(raw_id, 0) >= need:
-                if wsig is None:
-                    wsig = fp.word_signature.astype(_LE_U16)
+                if wsig is None:  # the last part of the stored row (``stored_signatures``)
+                    wsig = np.frombuffer(fp.stored, dtype=_LE_U16, offset=width + 8 * cfg.bands)
                 rec = _Record(raw)
                 if (
                     rec.word_signature is None
